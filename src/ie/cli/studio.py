@@ -1,0 +1,127 @@
+"""``ie-studio``: the labeling config, validation, counts, gold building, and a Label Studio server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ie.fileio import atomic_write_json
+from ie.labelstudio import (
+    ValidationError,
+    documents_to_tasks,
+    label_config,
+    load_documents,
+    read_json,
+    validate_tasks,
+)
+from ie.markup import MarkupError, parse_markup
+from ie.stats import count_table
+
+
+def _fail(message: str) -> int:
+    print(f"ie-studio: error: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    sys.stdout.write(label_config())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        tasks = read_json(args.file)
+    except ValidationError as e:
+        return _fail(str(e))
+    docs, problems = validate_tasks(tasks, field=args.field, source=str(args.file))
+    for p in problems:
+        print(f"ie-studio: error: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    n_spans = sum(len(d.spans) for d in docs)
+    n_rels = sum(len(d.relations) for d in docs)
+    print(f"{args.file}: OK, {len(docs)} tasks, {n_spans} spans, {n_rels} relations")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    try:
+        docs = load_documents(args.file, field=args.field)
+    except ValidationError as e:
+        return _fail(str(e))
+    sys.stdout.write(count_table(docs))
+    return 0
+
+
+def cmd_build_gold(args: argparse.Namespace) -> int:
+    """Markup files → one Label Studio export; checks each text against its seed article."""
+    docs = []
+    markups = sorted(Path(args.markup_dir).glob("*.md"))
+    if not markups:
+        return _fail(f"{args.markup_dir}: no *.md markup files")
+    for task_id, path in enumerate(markups, start=1):
+        seed = Path(args.seeds) / (path.stem + ".txt")
+        try:
+            doc = parse_markup(path.read_text(encoding="utf-8"), str(task_id), str(path))
+        except MarkupError as e:
+            return _fail(str(e))
+        if not seed.is_file():
+            return _fail(f"{path}: no seed article {seed}")
+        original = seed.read_text(encoding="utf-8")
+        if doc.text != original:
+            pos = next((i for i, (a, b) in enumerate(zip(doc.text, original)) if a != b),
+                       min(len(doc.text), len(original)))  # fmt: skip
+            line = original.count("\n", 0, pos) + 1
+            return _fail(
+                f"{path}: text without markup differs from {seed} at line {line}, "
+                f"character {pos}: {doc.text[pos:pos + 20]!r} vs {original[pos:pos + 20]!r}"
+            )
+        doc.meta["source"] = seed.name
+        docs.append(doc)
+    tasks = documents_to_tasks(docs)
+    for task_id, (task, doc) in enumerate(zip(tasks, docs), start=1):
+        task["id"] = task_id
+        task["annotations"][0]["id"] = task_id
+    _, problems = validate_tasks(tasks, source=str(args.out))
+    for p in problems:
+        print(f"ie-studio: error: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    atomic_write_json(args.out, tasks)
+    print(f"wrote {args.out}: {len(docs)} tasks, {sum(len(d.spans) for d in docs)} spans, "
+          f"{sum(len(d.relations) for d in docs)} relations")  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ie-studio", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("config", help="print the labeling config XML").set_defaults(func=cmd_config)
+
+    v = sub.add_parser("validate", help="validate a Label Studio JSON export")
+    v.add_argument("file", type=Path)
+    v.add_argument("--field", choices=("annotations", "predictions"), default="annotations")
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("stats", help="counts of spans and relations per label and article")
+    s.add_argument("file", type=Path)
+    s.add_argument("--field", choices=("annotations", "predictions"), default="annotations")
+    s.set_defaults(func=cmd_stats)
+
+    g = sub.add_parser("build-gold", help="convert inline markup files into a Label Studio export")
+    g.add_argument("--markup-dir", default="data/annotations/markup")
+    g.add_argument("--seeds", default="seeds")
+    g.add_argument("--out", type=Path, default=Path("data/annotations/seeds.json"))
+    g.set_defaults(func=cmd_build_gold)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
