@@ -56,6 +56,5 @@ class Document:
         for s in self.spans:
             if not (0 <= s.start < s.end <= len(self.text)) or self.text[s.start : s.end] != s.text:
                 raise ValueError(
-                    f"document {self.id}: span {s.id} [{s.start}:{s.end}] {s.text!r} "
-                    "does not slice the text"
+                    f"document {self.id}: span {s.id} [{s.start}:{s.end}] {s.text!r} does not slice the text"
                 )

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -34,11 +35,11 @@ def _colour(label: str, schema: Schema) -> str:
 
 
 def label_config(schema: Schema = SCHEMA) -> str:
-    """The Label Studio labeling interface, generated from the schema (committed as configs/label_studio.xml)."""
+    """The labeling interface generated from the schema; committed as configs/label_studio.xml."""
     lines = [
-        "<View className=\"ie-rtl\">",
+        '<View className="ie-rtl">',
         "  <Style>",
-        "    .ie-rtl .lsf-richtext, .ie-rtl .htx-richtext, .ie-rtl [class*=\"richtext\"] {",
+        '    .ie-rtl .lsf-richtext, .ie-rtl .htx-richtext, .ie-rtl [class*="richtext"] {',
         "      direction: rtl; text-align: right; unicode-bidi: plaintext; white-space: pre-wrap;",
         "      font-size: 18px; line-height: 2;",
         "    }",
@@ -183,7 +184,7 @@ def _check_task(
         spans[rid] = Span(rid, start, end, label, sliced, float(score) if score is not None else None)
 
     ordered = sorted(spans.values(), key=lambda s: (s.start, s.end))
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         if b.start < a.end:
             bad(b.id, f"span [{b.start}:{b.end}] {b.label} overlaps span {a.id} "
                 f"[{a.start}:{a.end}] {a.label}; spans must be flat")  # fmt: skip
@@ -260,9 +261,7 @@ def read_json(path: str | Path) -> Any:
         raise ValidationError([Problem("-", None, f"not valid JSON: {e}", str(path))]) from None
 
 
-def load_documents(
-    path: str | Path, field: str = "annotations", schema: Schema = SCHEMA
-) -> list[Document]:
+def load_documents(path: str | Path, field: str = "annotations", schema: Schema = SCHEMA) -> list[Document]:
     """Load a Label Studio JSON export; raise :class:`ValidationError` listing every problem."""
     docs, problems = validate_tasks(read_json(path), field, schema, source=str(path))
     if problems:

@@ -68,7 +68,8 @@ def parse_markup(markup: str, doc_id: str, source: str = "<markup>") -> Document
             continue
         fields = line.split()
         if len(fields) != 3:
-            raise MarkupError(f"{source}:{base_line + offset - 1}: expected 'HEAD relation TAIL', got {line!r}")
+            where = f"{source}:{base_line + offset - 1}"
+            raise MarkupError(f"{where}: expected 'HEAD relation TAIL', got {line!r}")
         head, label, tail = fields
         for sid in (head, tail):
             if sid not in ids:

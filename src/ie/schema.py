@@ -70,9 +70,7 @@ class Schema:
 
     def candidate_relations(self, head_label: str, tail_label: str) -> tuple[str, ...]:
         """Relation types that may link a span of ``head_label`` to one of ``tail_label``."""
-        return tuple(
-            r.name for r in self.relation_types if head_label in r.heads and tail_label in r.tails
-        )
+        return tuple(r.name for r in self.relation_types if head_label in r.heads and tail_label in r.tails)
 
     def is_candidate_pair(self, head_label: str, tail_label: str) -> bool:
         return bool(self.candidate_relations(head_label, tail_label))
@@ -83,8 +81,7 @@ class Schema:
             "entity_types": list(self.entity_types),
             "trigger_types": list(self.trigger_types),
             "relation_types": [
-                {"name": r.name, "heads": list(r.heads), "tails": list(r.tails)}
-                for r in self.relation_types
+                {"name": r.name, "heads": list(r.heads), "tails": list(r.tails)} for r in self.relation_types
             ],
         }
 
@@ -94,8 +91,7 @@ class Schema:
             entity_types=tuple(data["entity_types"]),
             trigger_types=tuple(data["trigger_types"]),
             relation_types=tuple(
-                RelationType(r["name"], tuple(r["heads"]), tuple(r["tails"]))
-                for r in data["relation_types"]
+                RelationType(r["name"], tuple(r["heads"]), tuple(r["tails"])) for r in data["relation_types"]
             ),
         )
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ie.document import Document
 from ie.fileio import atomic_write_json
 from ie.labelstudio import (
     ValidationError,
@@ -54,43 +55,62 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_markup(path: Path, seeds: Path, task_id: int) -> Document:
+    """Parse one markup file and check that its text is the seed article byte for byte."""
+    seed = seeds / (path.stem + ".txt")
+    doc = parse_markup(path.read_text(encoding="utf-8"), str(task_id), str(path))
+    if not seed.is_file():
+        raise MarkupError(f"{path}: no seed article {seed}")
+    original = seed.read_text(encoding="utf-8")
+    if doc.text != original:
+        pos = next((i for i, (a, b) in enumerate(zip(doc.text, original, strict=False)) if a != b),
+                   min(len(doc.text), len(original)))  # fmt: skip
+        line = original.count("\n", 0, pos) + 1
+        raise MarkupError(
+            f"{path}: text without markup differs from {seed} at line {line}, "
+            f"character {pos}: {doc.text[pos : pos + 20]!r} vs {original[pos : pos + 20]!r}"
+        )
+    doc.meta["source"] = seed.name
+    return doc
+
+
+def _markup_tasks(paths: list[Path], seeds: Path, out: str) -> list[dict] | None:
+    try:
+        docs = [_load_markup(p, seeds, i) for i, p in enumerate(paths, start=1)]
+    except MarkupError as e:
+        _fail(str(e))
+        return None
+    tasks = documents_to_tasks(docs)
+    for task_id, task in enumerate(tasks, start=1):
+        task["id"] = task_id
+        task["annotations"][0]["id"] = task_id
+    _, problems = validate_tasks(tasks, source=out)
+    for p in problems:
+        print(f"ie-studio: error: {p}", file=sys.stderr)
+    return None if problems else tasks
+
+
+def cmd_check_markup(args: argparse.Namespace) -> int:
+    """Check markup files without writing anything: the annotator's inner loop."""
+    tasks = _markup_tasks([Path(f) for f in args.files], Path(args.seeds), "<markup>")
+    if tasks is None:
+        return 1
+    docs, _ = validate_tasks(tasks)
+    sys.stdout.write(count_table(docs))
+    return 0
+
+
 def cmd_build_gold(args: argparse.Namespace) -> int:
     """Markup files → one Label Studio export; checks each text against its seed article."""
-    docs = []
     markups = sorted(Path(args.markup_dir).glob("*.md"))
     if not markups:
         return _fail(f"{args.markup_dir}: no *.md markup files")
-    for task_id, path in enumerate(markups, start=1):
-        seed = Path(args.seeds) / (path.stem + ".txt")
-        try:
-            doc = parse_markup(path.read_text(encoding="utf-8"), str(task_id), str(path))
-        except MarkupError as e:
-            return _fail(str(e))
-        if not seed.is_file():
-            return _fail(f"{path}: no seed article {seed}")
-        original = seed.read_text(encoding="utf-8")
-        if doc.text != original:
-            pos = next((i for i, (a, b) in enumerate(zip(doc.text, original)) if a != b),
-                       min(len(doc.text), len(original)))  # fmt: skip
-            line = original.count("\n", 0, pos) + 1
-            return _fail(
-                f"{path}: text without markup differs from {seed} at line {line}, "
-                f"character {pos}: {doc.text[pos:pos + 20]!r} vs {original[pos:pos + 20]!r}"
-            )
-        doc.meta["source"] = seed.name
-        docs.append(doc)
-    tasks = documents_to_tasks(docs)
-    for task_id, (task, doc) in enumerate(zip(tasks, docs), start=1):
-        task["id"] = task_id
-        task["annotations"][0]["id"] = task_id
-    _, problems = validate_tasks(tasks, source=str(args.out))
-    for p in problems:
-        print(f"ie-studio: error: {p}", file=sys.stderr)
-    if problems:
+    tasks = _markup_tasks(markups, Path(args.seeds), str(args.out))
+    if tasks is None:
         return 1
     atomic_write_json(args.out, tasks)
-    print(f"wrote {args.out}: {len(docs)} tasks, {sum(len(d.spans) for d in docs)} spans, "
-          f"{sum(len(d.relations) for d in docs)} relations")  # fmt: skip
+    n_spans = sum(len(t["annotations"][0]["result"]) for t in tasks)
+    print(f"wrote {args.out}: {len(tasks)} tasks, {n_spans} result items")
     return 0
 
 
@@ -115,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", default="seeds")
     g.add_argument("--out", type=Path, default=Path("data/annotations/seeds.json"))
     g.set_defaults(func=cmd_build_gold)
+
+    c = sub.add_parser("check-markup", help="check gold markup files against their seeds; writes nothing")
+    c.add_argument("files", nargs="+")
+    c.add_argument("--seeds", default="seeds")
+    c.set_defaults(func=cmd_check_markup)
     return p
 
 
