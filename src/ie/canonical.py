@@ -1,0 +1,94 @@
+"""Canonical names for mentions: clitics stripped, spelling variants folded, aliases resolved.
+
+Gold and predicted spans keep attached clitics (``بريف ديرالزور الشرقي``, see the annotation
+guidelines); events report a canonical name (``ريف دير الزور الشرقي``) from the versioned alias table
+``configs/aliases.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_ALIASES = Path(__file__).resolve().parents[2] / "configs" / "aliases.yaml"
+
+_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
+_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})
+_QUOTES = "\"'“”«»„‟"
+
+# Head nouns that commonly follow a proclitic in mentions (بريف، لقوات، ومقرات): a word that is one
+# of these (or starts with the article) after removing و/ف and ب/ل/ك is taken as clitic + word.
+_HEADS = frozenset(
+    "ريف مدينة بلدة قرية حي منطقة بادية محافظة محيط قوات ميليشيا ميليشيات مليشيا مليشيات عناصر جنود "
+    "قادة قاعدة قواعد مقر مقرات موقع مواقع نقاط مستودعات مخازن منصات منصة صواريخ صاروخ طائرات طائرة "
+    "طيران قذائف قذيفة غارة غارات هجوم هجمات قصف ضربات ضربة مصادر حقل معبر جسر فرع قلعة مشفى".split()
+)
+
+
+def fold(text: str) -> str:
+    """Spelling-insensitive form: no marks/tatweel, hamza and ta marbuta folded, single spaces."""
+    text = _MARKS.sub("", text).translate(_FOLD)
+    return " ".join(text.strip(_QUOTES + " ").replace("“", "").replace("”", "").split())
+
+
+def strip_clitics(text: str) -> str:
+    """Remove proclitics from the first word of a mention: بريف ديرالزور → ريف ديرالزور."""
+    first, sep, rest = text.partition(" ")
+    candidates = [first]
+    if first[:1] in ("و", "ف") and len(first) > 2:
+        candidates.append(first[1:])
+    for word in list(candidates):
+        if word.startswith("لل") and len(word) > 3:
+            candidates.append("ال" + word[2:])
+        elif word[:1] in ("ب", "ل", "ك") and len(word) > 2:
+            candidates.append(word[1:])
+    for word in reversed(candidates[1:]):
+        if word.startswith("ال") or fold(word) in _FOLDED_HEADS:
+            return word + sep + rest
+    return text
+
+
+_FOLDED_HEADS = frozenset(fold(h) for h in _HEADS)
+
+
+def _key(text: str) -> str:
+    return fold(strip_clitics(text)).replace(" ", "")
+
+
+@dataclass
+class AliasTable:
+    version: int
+    actors: dict[str, str] = field(default_factory=dict)
+    places: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_ALIASES) -> AliasTable:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            version = int(data["version"])
+            sections = {name: data.get(name) or {} for name in ("actors", "places")}
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: not a valid alias table ({e})") from None
+        table = cls(version)
+        for name, entries in sections.items():
+            index: dict[str, str] = getattr(table, name)
+            for canonical, aliases in entries.items():
+                for alias in [canonical, *(aliases or [])]:
+                    key = _key(alias)
+                    if index.get(key, canonical) != canonical:
+                        raise ValueError(
+                            f"{path}: {name}: {alias!r} is listed under both {index[key]!r} and {canonical!r}"
+                        )
+                    index[key] = canonical
+        return table
+
+    def canonical(self, text: str, label: str) -> str:
+        """The canonical name of a mention; unknown names come back clitic-free and tidied."""
+        index = self.actors if label in ("ACTOR", "PERSON") else self.places
+        stripped = strip_clitics(" ".join(text.strip(_QUOTES + " ").split()))
+        found = index.get(_key(text))
+        return found if found is not None else stripped.replace("“", "").replace("”", "")

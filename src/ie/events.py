@@ -1,0 +1,284 @@
+"""Strike and casualty events assembled from (gold or predicted) spans and relations.
+
+The event schema follows ACLED (sub-event types of "Explosions/Remote violence") and PLOVER
+(an event with its actors, targets, location, time and casualties). Every argument is a
+:class:`Mention` that points at the exact characters of the original article.
+
+Assembly rules (deterministic; the README documents them for analysts):
+
+* **Strikes.** Each ATTACK trigger starts a frame with its attacker/target/location/instrument/time
+  arguments. Frames are merged into one strike, in text order, when they describe the same attack:
+  their sub-event types do not conflict, their attackers do not conflict (same canonical name or
+  one side has none), and either they share a canonical target or location, or the later frame
+  has no target and no location of its own and sits in the same or the next sentence (an
+  anaphoric "the attack"/"القصف").
+* **Casualties.** Each KILLED/INJURED trigger is one casualty record. It belongs to the strike of
+  the ATTACK it is linked to by ``cause``; failing that, to the strike of the nearest ATTACK
+  trigger in the same sentence (preceding first); failing that, to none (``strike_id`` null).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ie.canonical import AliasTable, fold
+from ie.document import Document, Span, sentence_bounds
+from ie.quantities import parse_quantity
+from ie.timexpr import resolve_date
+
+AIR_STRIKE = "Air/drone strike"
+SHELLING = "Shelling/artillery/missile attack"
+REMOTE_EXPLOSIVE = "Remote explosive/landmine/IED"
+UNSPECIFIED = "Explosions/Remote violence"  # ACLED's event type, when no sub-type can be told
+
+# Cue words (folded) in a trigger or instrument that decide ACLED's sub-event type. Air cues win:
+# "air strikes with missiles" is an air strike in ACLED's coding.
+_SUBTYPE_CUES = (
+    (AIR_STRIKE, ("جوي", "جويه", "جويتين", "غاره", "غارات", "غارتين", "طائره", "طائرات", "طيران",
+                  "مسيره", "مسير", "مروحيه", "مروحيات", "درون", "مقاتلات", "حربيه")),
+    (REMOTE_EXPLOSIVE, ("عبوه", "ناسفه", "لغم", "الغام", "مفخخه")),
+    (SHELLING, ("قصف", "مدفعي", "مدفعيه", "قذيفه", "قذائف", "صاروخ", "صواريخ", "صاروخي", "صاروخيه",
+                "هاون", "راجمه", "راجمات", "مدفع", "مدافع")),
+)  # fmt: skip
+
+
+class Mention(BaseModel):
+    text: str
+    start: int
+    end: int
+    label: str
+    canonical: str
+    score: float | None = None
+
+
+class TimeMention(Mention):
+    date: str | None = Field(None, description="ISO date when the article date is known and it resolves")
+
+
+class Strike(BaseModel):
+    id: str
+    sub_event_type: str
+    trigger: Mention
+    mentions: list[Mention] = Field(description="every trigger merged into this strike, in text order")
+    attackers: list[Mention] = []
+    targets: list[Mention] = []
+    locations: list[Mention] = []
+    instruments: list[Mention] = []
+    time: TimeMention | None = None
+    claimed_by: list[Mention] = Field(
+        [], description="attackers the article states or reports as claiming the strike"
+    )
+    confidence: float = Field(description="mean model score of the triggers (1.0 for gold)")
+
+
+class Casualty(BaseModel):
+    id: str
+    kind: Literal["killed", "injured"]
+    trigger: Mention
+    count: int | None
+    count_min: int | None
+    count_max: int | None
+    approximate: bool
+    count_mention: Mention | None = None
+    victims: list[Mention] = []
+    location: Mention | None = None
+    time: TimeMention | None = None
+    strike_id: str | None = None
+    link: Literal["cause", "same-sentence", "none"] = "none"
+    confidence: float
+
+
+class ArticleEvents(BaseModel):
+    strikes: list[Strike] = []
+    casualties: list[Casualty] = []
+
+
+def sub_event_type(texts: Iterable[str]) -> str:
+    words = {w for t in texts for w in fold(t).split()}
+    words |= {w[1:] for w in words if w[:1] in "وبلف"} | {w[2:] for w in words if w.startswith("ال")}
+    for subtype, cues in _SUBTYPE_CUES:
+        if words & set(cues):
+            return subtype
+    return UNSPECIFIED
+
+
+class _Frame:
+    def __init__(self, trigger: Span, sentence: int):
+        self.trigger = trigger
+        self.sentence = sentence
+        self.args: dict[str, list[Span]] = {}
+
+
+def _mention(span: Span, aliases: AliasTable) -> Mention:
+    return Mention(text=span.text, start=span.start, end=span.end, label=span.label,
+                   canonical=aliases.canonical(span.text, span.label), score=span.score)  # fmt: skip
+
+
+def _time(span: Span | None, aliases: AliasTable, article_date: date | None) -> TimeMention | None:
+    if span is None:
+        return None
+    resolved = resolve_date(span.text, article_date)
+    iso = resolved.isoformat() if resolved else None
+    return TimeMention(**_mention(span, aliases).model_dump(), date=iso)
+
+
+def _dedupe(mentions: list[Mention]) -> list[Mention]:
+    seen: set[tuple[int, int]] = set()
+    return [m for m in mentions if not ((m.start, m.end) in seen or seen.add((m.start, m.end)))]
+
+
+def assemble(
+    doc: Document, article_date: date | None = None, aliases: AliasTable | None = None
+) -> ArticleEvents:
+    """Strike and casualty events of one document; the same input always gives the same output."""
+    aliases = aliases or AliasTable.load()
+    spans = doc.spans_by_id
+    bounds = sentence_bounds(doc.text)
+
+    def sentence_of(span: Span) -> int:
+        return next((i for i, (s, e) in enumerate(bounds) if s <= span.start < e), len(bounds))
+
+    args: dict[str, dict[str, list[Span]]] = {}
+    for rel in sorted(doc.relations, key=lambda r: (spans[r.tail].start, r.label)):
+        args.setdefault(rel.head, {}).setdefault(rel.label, []).append(spans[rel.tail])
+
+    def canon(span_list: list[Span]) -> set[str]:
+        return {aliases.canonical(s.text, s.label) for s in span_list}
+
+    frames = [_Frame(s, sentence_of(s)) for s in doc.sorted_spans() if s.label == "ATTACK"]
+    for f in frames:
+        f.args = args.get(f.trigger.id, {})
+
+    strikes: list[list[_Frame]] = []
+    for frame in frames:
+        home = None
+        for group in reversed(strikes):
+            if _same_strike(group, frame, canon):
+                home = group
+                break
+        if home is None:
+            strikes.append([frame])
+        else:
+            home.append(frame)
+
+    strike_of: dict[str, str] = {}
+    out = ArticleEvents()
+    for n, group in enumerate(strikes, start=1):
+        sid = f"S{n}"
+        merged: dict[str, list[Span]] = {}
+        for f in group:
+            strike_of[f.trigger.id] = sid
+            for label, values in f.args.items():
+                merged.setdefault(label, []).extend(values)
+        mentions = [_mention(f.trigger, aliases) for f in group]
+        scores = [f.trigger.score if f.trigger.score is not None else 1.0 for f in group]
+
+        def ms(label: str, merged: dict[str, list[Span]] = merged) -> list[Mention]:
+            return _dedupe([_mention(s, aliases) for s in merged.get(label, [])])
+
+        times = merged.get("time", [])
+        out.strikes.append(
+            Strike(
+                id=sid,
+                sub_event_type=_frames_subtype(group),
+                trigger=mentions[0],
+                mentions=mentions,
+                attackers=ms("attacker"),
+                targets=ms("target"),
+                locations=ms("location"),
+                instruments=ms("instrument"),
+                time=_time(times[0] if times else None, aliases, article_date),
+                claimed_by=ms("attacker") if _claimed(doc, group, bounds) else [],
+                confidence=round(sum(scores) / len(scores), 6),
+            )
+        )
+
+    attacks_by_sentence: dict[int, list[Span]] = {}
+    for f in frames:
+        attacks_by_sentence.setdefault(f.sentence, []).append(f.trigger)
+    casualty_triggers = [s for s in doc.sorted_spans() if s.label in ("KILLED", "INJURED")]
+    for n, trig in enumerate(casualty_triggers, start=1):
+        targs = args.get(trig.id, {})
+        cause = [s for s in targs.get("cause", []) if s.id in strike_of]
+        link: Literal["cause", "same-sentence", "none"] = "none"
+        strike_id = None
+        if cause:
+            strike_id, link = strike_of[cause[0].id], "cause"
+        else:
+            near = attacks_by_sentence.get(sentence_of(trig), [])
+            before = [a for a in near if a.start < trig.start]
+            pick = before[-1] if before else (near[0] if near else None)
+            if pick is not None:
+                strike_id, link = strike_of[pick.id], "same-sentence"
+        count_span = (targs.get("count") or [None])[0]
+        quantity = parse_quantity(count_span.text) if count_span else None
+        locs, times = targs.get("location", []), targs.get("time", [])
+        out.casualties.append(
+            Casualty(
+                id=f"C{n}",
+                kind="killed" if trig.label == "KILLED" else "injured",
+                trigger=_mention(trig, aliases),
+                count=quantity.count if quantity else None,
+                count_min=quantity.count_min if quantity else None,
+                count_max=quantity.count_max if quantity else None,
+                approximate=quantity.approximate if quantity else count_span is not None,
+                count_mention=_mention(count_span, aliases) if count_span else None,
+                victims=_dedupe([_mention(s, aliases) for s in targs.get("victim", [])]),
+                location=_mention(locs[0], aliases) if locs else None,
+                time=_time(times[0] if times else None, aliases, article_date),
+                strike_id=strike_id,
+                link=link,
+                confidence=trig.score if trig.score is not None else 1.0,
+            )
+        )
+    return out
+
+
+def _frames_subtype(group: list[_Frame]) -> str:
+    texts = [f.trigger.text for f in group]
+    texts += [s.text for f in group for s in f.args.get("instrument", [])]
+    return sub_event_type(texts)
+
+
+def _same_strike(group: list[_Frame], frame: _Frame, canon) -> bool:
+    last = group[-1]
+    if frame.sentence - last.sentence > 1:
+        return False
+    types = {_frames_subtype(group), _frames_subtype([frame])} - {UNSPECIFIED}
+    if len(types) > 1:
+        return False
+    mine = canon(frame.args.get("attacker", []))
+    theirs = set().union(*(canon(f.args.get("attacker", [])) for f in group))
+    if mine and theirs and not (mine & theirs):
+        return False
+    where = canon(frame.args.get("target", []) + frame.args.get("location", []))
+    group_where = set().union(*(canon(f.args.get("target", []) + f.args.get("location", [])) for f in group))
+    if where & group_where:
+        return True
+    return not where
+
+
+_CLAIM_CUE = re.compile(
+    r"(?<!\S)[وف]?(?:أعلن|أعلنت|اعلن|اعلنت|تبنى|تبنت|أكد|أكدت|اكد|اكدت|قال|قالت|أوضح|أوضحت|بيان)(?!\S)"
+)
+
+
+def _claimed(doc: Document, group: list[_Frame], bounds: list[tuple[int, int]]) -> bool:
+    """True when an attacker is the subject of a statement verb that precedes the trigger.
+
+    "أعلنت القيادة المركزية الأمريكية أنها نفذت هذه الضربات": the attacker speaks, so the strike is
+    claimed by it; a reporter's "أكد مراسل ..." is not, because no attacker follows the verb.
+    """
+    for f in group:
+        if f.sentence >= len(bounds):
+            continue
+        start = bounds[f.sentence][0]
+        cue = _CLAIM_CUE.search(doc.text, start, f.trigger.start)
+        if cue and any(cue.end() <= a.start < f.trigger.start for a in f.args.get("attacker", [])):
+            return True
+    return False
