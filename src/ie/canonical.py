@@ -24,7 +24,8 @@ _QUOTES = "\"'“”«»„‟"
 _HEADS = frozenset(
     "ريف مدينة بلدة قرية حي منطقة بادية محافظة محيط قوات ميليشيا ميليشيات مليشيا مليشيات عناصر جنود "
     "قادة قاعدة قواعد مقر مقرات موقع مواقع نقاط مستودعات مخازن منصات منصة صواريخ صاروخ طائرات طائرة "
-    "طيران قذائف قذيفة غارة غارات هجوم هجمات قصف ضربات ضربة مصادر حقل معبر جسر فرع قلعة مشفى".split()
+    "طيران قذائف قذيفة غارة غارات هجوم هجمات قصف ضربات ضربة مصادر حقل معبر جسر فرع قلعة مشفى "
+    "جماعات جماعة مجموعات مجموعة منشآت منشأة مخزن".split()
 )
 
 
@@ -38,7 +39,8 @@ def strip_clitics(text: str) -> str:
     """Remove proclitics from the first word of a mention: بريف ديرالزور → ريف ديرالزور."""
     first, sep, rest = text.partition(" ")
     candidates = [first]
-    if first[:1] in ("و", "ف") and len(first) > 2:
+    conjunction = first[:1] in ("و", "ف") and len(first) > 3 and fold(first) not in _W_NOUNS
+    if conjunction:
         candidates.append(first[1:])
     for word in list(candidates):
         if word.startswith("لل") and len(word) > 3:
@@ -46,12 +48,16 @@ def strip_clitics(text: str) -> str:
         elif word[:1] in ("ب", "ل", "ك") and len(word) > 2:
             candidates.append(word[1:])
     for word in reversed(candidates[1:]):
-        if word.startswith("ال") or fold(word) in _FOLDED_HEADS:
+        bare = fold(word)
+        if word.startswith("ال") or bare in _FOLDED_HEADS or bare.removesuffix("ها") in _FOLDED_HEADS:
             return word + sep + rest
-    return text
+    # A bare و before an unknown word is the conjunction (ومنشآت); a bare ف is too often a root letter.
+    return (candidates[1] + sep + rest) if conjunction and first[0] == "و" else text
 
 
 _FOLDED_HEADS = frozenset(fold(h) for h in _HEADS)
+# Nouns that begin with و themselves, so a leading و is not read as the conjunction.
+_W_NOUNS = frozenset(fold(w) for w in "وادي وزارة وحدة وحدات ولاية وكالة واشنطن وسط وفد".split())
 
 
 def _key(text: str) -> str:

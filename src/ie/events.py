@@ -246,8 +246,8 @@ def _frames_subtype(group: list[_Frame]) -> str:
 
 
 def _same_strike(group: list[_Frame], frame: _Frame, canon) -> bool:
-    last = group[-1]
-    if frame.sentence - last.sentence > 1:
+    """The merge rule of the module docstring, for a frame and the strike built so far."""
+    if frame.sentence - group[-1].sentence > 1:
         return False
     types = {_frames_subtype(group), _frames_subtype([frame])} - {UNSPECIFIED}
     if len(types) > 1:
@@ -256,11 +256,14 @@ def _same_strike(group: list[_Frame], frame: _Frame, canon) -> bool:
     theirs = set().union(*(canon(f.args.get("attacker", [])) for f in group))
     if mine and theirs and not (mine & theirs):
         return False
-    where = canon(frame.args.get("target", []) + frame.args.get("location", []))
-    group_where = set().union(*(canon(f.args.get("target", []) + f.args.get("location", [])) for f in group))
-    if where & group_where:
+
+    def places(f: _Frame) -> set[str]:
+        spans = f.args.get("target", []) + f.args.get("location", [])
+        return canon([s for s in spans if s.label in ("LOC", "FAC")])
+
+    if places(frame) & set().union(*(places(f) for f in group)):
         return True
-    return not where
+    return not any(frame.args.get(k) for k in ("attacker", "target", "location", "instrument"))
 
 
 _CLAIM_CUE = re.compile(
@@ -269,16 +272,24 @@ _CLAIM_CUE = re.compile(
 
 
 def _claimed(doc: Document, group: list[_Frame], bounds: list[tuple[int, int]]) -> bool:
-    """True when an attacker is the subject of a statement verb that precedes the trigger.
+    """True when an attacker is the speaker of a statement verb that introduces the trigger.
 
-    "أعلنت القيادة المركزية الأمريكية أنها نفذت هذه الضربات": the attacker speaks, so the strike is
-    claimed by it; a reporter's "أكد مراسل ..." is not, because no attacker follows the verb.
+    Verb-subject: "أعلنت القيادة المركزية الأمريكية أنها نفذت هذه الضربات"; subject-verb: "قيادة عملية
+    العزم الصلب ... قالت إنها ردت". A reporter's "أكد مراسل ..." or "أكدت مقتل ..." is not a claim.
     """
     for f in group:
         if f.sentence >= len(bounds):
             continue
         start = bounds[f.sentence][0]
-        cue = _CLAIM_CUE.search(doc.text, start, f.trigger.start)
-        if cue and any(cue.end() <= a.start < f.trigger.start for a in f.args.get("attacker", [])):
-            return True
+        attackers = f.args.get("attacker", [])
+        for cue in _CLAIM_CUE.finditer(doc.text, start, f.trigger.start):
+            after = doc.text[cue.end() : f.trigger.start].split()
+            if any(cue.end() <= a.start < f.trigger.start and
+                   len(doc.text[cue.end() : a.start].split()) == 0 for a in attackers):  # fmt: skip
+                return True
+            if after and _SELF.match(after[0]) and any(a.end <= cue.start() for a in attackers):
+                return True
     return False
+
+
+_SELF = re.compile(r"^[أإا]ن(?:ها|ه|هم)$")
