@@ -93,8 +93,25 @@ class AliasTable:
         return table
 
     def canonical(self, text: str, label: str) -> str:
-        """The canonical name of a mention; unknown names come back clitic-free and tidied."""
+        """The canonical name of a mention; unknown names come back clitic-free and tidied.
+
+        A known name is also found behind a proclitic that :func:`strip_clitics` cannot tell from a
+        root letter on its own (بديرالزور، لقسد): the alias table decides.
+        """
         index = self.actors if label in ("ACTOR", "PERSON") else self.places
         stripped = strip_clitics(" ".join(text.strip(_QUOTES + " ").split()))
-        found = index.get(_key(text))
-        return found if found is not None else stripped.replace("“", "").replace("”", "")
+        for reading in (text, *_proclitic_readings(stripped)):
+            found = index.get(_key(reading))
+            if found is not None:
+                return found
+        return stripped.replace("“", "").replace("”", "")
+
+
+def _proclitic_readings(text: str) -> list[str]:
+    """The text with و/ف and then ب/ل/ك removed from its first word, in that order."""
+    first, sep, rest = text.partition(" ")
+    words = [first[1:]] if first[:1] in ("و", "ف") and len(first) > 3 else []
+    for word in [first, *words]:
+        if word[:1] in ("ب", "ل", "ك") and len(word) > 3:
+            words.append(word[1:])
+    return [w + sep + rest for w in words]

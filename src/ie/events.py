@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ie.canonical import AliasTable, fold
 from ie.document import Document, Span, sentence_bounds
@@ -48,12 +48,16 @@ _SUBTYPE_CUES = (
 
 
 class Mention(BaseModel):
-    text: str
-    start: int
-    end: int
-    label: str
-    canonical: str
-    score: float | None = None
+    """A span of the original article: ``article_text[start:end] == text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="the characters of the article at [start:end], as they are")
+    start: int = Field(ge=0, description="offset of the first character (Python code points)")
+    end: int = Field(gt=0, description="offset after the last character")
+    label: str = Field(description="span label of the label schema (ie.schema.SCHEMA)")
+    canonical: str = Field(description="clitic-free name, resolved by the alias table (configs/aliases.yaml)")
+    score: float | None = Field(None, description="model probability; null for gold annotations")
 
 
 class TimeMention(Mention):
@@ -61,6 +65,8 @@ class TimeMention(Mention):
 
 
 class Strike(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     sub_event_type: str
     trigger: Mention
@@ -77,23 +83,29 @@ class Strike(BaseModel):
 
 
 class Casualty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     kind: Literal["killed", "injured"]
     trigger: Mention
-    count: int | None
-    count_min: int | None
-    count_max: int | None
-    approximate: bool
+    count: int | None = Field(description="exact count (or the 'about' value); null when vague or absent")
+    count_min: int | None = Field(description="lower bound of a vague count (ie.quantities rules)")
+    count_max: int | None = Field(description="upper bound of a vague count")
+    approximate: bool = Field(description="true for vague or qualified counts (العشرات، أكثر من 20)")
     count_mention: Mention | None = None
     victims: list[Mention] = []
     location: Mention | None = None
     time: TimeMention | None = None
-    strike_id: str | None = None
-    link: Literal["cause", "same-sentence", "none"] = "none"
-    confidence: float
+    strike_id: str | None = Field(None, description="id of the strike it belongs to, per `link`")
+    link: Literal["cause", "same-sentence", "none"] = Field(
+        "none", description="how strike_id was found: the cause relation, the same-sentence fallback, or none"
+    )
+    confidence: float = Field(description="model score of the trigger (1.0 for gold)")
 
 
 class ArticleEvents(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     strikes: list[Strike] = []
     casualties: list[Casualty] = []
 
@@ -115,8 +127,9 @@ class _Frame:
 
 
 def _mention(span: Span, aliases: AliasTable) -> Mention:
+    score = round(span.score, 6) if span.score is not None else None
     return Mention(text=span.text, start=span.start, end=span.end, label=span.label,
-                   canonical=aliases.canonical(span.text, span.label), score=span.score)  # fmt: skip
+                   canonical=aliases.canonical(span.text, span.label), score=score)  # fmt: skip
 
 
 def _time(span: Span | None, aliases: AliasTable, article_date: date | None) -> TimeMention | None:
@@ -233,7 +246,7 @@ def assemble(
                 time=_time(times[0] if times else None, aliases, article_date),
                 strike_id=strike_id,
                 link=link,
-                confidence=trig.score if trig.score is not None else 1.0,
+                confidence=round(trig.score, 6) if trig.score is not None else 1.0,
             )
         )
     return out

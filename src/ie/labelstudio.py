@@ -191,6 +191,7 @@ def _check_task(
 
     relations: list[Relation] = []
     seen: set[tuple[str, str, str]] = set()
+    rejected = {p.result for p in problems}  # a bad span is one problem, not one more per relation
     for pos, item in raw_relations:
         ref = f"relation #{pos} ({item.get('from_id')}->{item.get('to_id')})"
         head, tail = item.get("from_id"), item.get("to_id")
@@ -202,7 +203,8 @@ def _check_task(
             continue
         missing = [i for i in (head, tail) if i not in spans]
         if missing:
-            bad(ref, f"relation to missing span id(s) {', '.join(map(repr, missing))}")
+            if not all(i in rejected for i in missing):
+                bad(ref, f"relation to missing span id(s) {', '.join(map(repr, missing))}")
             continue
         labels = item.get("labels")
         if not isinstance(labels, list) or len(labels) != 1:

@@ -68,12 +68,12 @@ def parse_markup(markup: str, doc_id: str, source: str = "<markup>") -> Document
             continue
         fields = line.split()
         if len(fields) != 3:
-            where = f"{source}:{base_line + offset - 1}"
+            where = f"{source}:{base_line + offset}"
             raise MarkupError(f"{where}: expected 'HEAD relation TAIL', got {line!r}")
         head, label, tail = fields
         for sid in (head, tail):
             if sid not in ids:
-                raise MarkupError(f"{source}:{base_line + offset - 1}: unknown span id {sid!r}")
+                raise MarkupError(f"{source}:{base_line + offset}: unknown span id {sid!r}")
         relations.append(Relation(head, tail, label))
     return Document(doc_id, text, spans, relations)
 

@@ -2,22 +2,29 @@
 
 Rules for vague quantities (documented in the README, tested on phrases from the seeds):
 
-==========================  =====  =========  =========  ===========
-phrase                      count  count_min  count_max  approximate
-==========================  =====  =========  =========  ===========
-3 / ٣ / ثلاثة / اثنين        3/3/3/2  =count   =count     no
-أكثر من 20 / تجاوز 20       null   21         null       yes
-أقل من 20                   null   null       19         yes
-نحو / حوالي / قرابة 20      20     null       null       yes
-عشرات / العشرات / بالعشرات  null   10         99         yes
-مئات / المئات               null   100        999        yes
-عدد / عدة / عدد من          null   2          null       yes
-عدد كبير                    null   10         null       yes
-==========================  =====  =========  =========  ===========
+==========================  =======  =========  =========  ===========
+phrase                      count    count_min  count_max  approximate
+==========================  =======  =========  =========  ===========
+3 / ٣ / ثلاثة / اثنين        3/3/3/2  =count     =count     no
+أكثر من 20 / تجاوز 20       null     21         null       yes
+أقل من 20                   null     null       19         yes
+نحو / حوالي / قرابة 20      20       null       null       yes
+عشرات / العشرات / بالعشرات  null     10         99         yes
+مئات / المئات               null     100        999        yes
+عدد / عدة / عدد من          null     2          null       yes
+عدد كبير / العديد           null     10         null       yes
+==========================  =======  =========  =========  ===========
 
 ``count_min`` of "tens" and "a large number" is 10 and of "hundreds" 100, the conservative values
 ACLED's codebook uses for "tens" / "several" / "hundreds"; "dozens" (دزينة is not used in Arabic
 news) would be 12 as in ACLED.
+
+A mention may be a whole phrase ("مقتل خمسة عناصر", "3 إصابات"): the first number in it is read,
+with the qualifier right before it ("أكثر من") or "تقريبا" right after it. Number words come from
+pyarabic's vocabulary and ``text2number``; spellings it misses are folded onto its own first
+(hamza-less اربعة/الف, ta marbuta as ه, the article: الثلاثة, feminine اثنتين/واحدة, مائتين), and a split
+hundred (ثلاث مئة) is joined (ثلاثمئة) because ``text2number`` would add it (103). A vague word
+counts only when the phrase has no number: "مقتل العشرات" is vague, "عدد 3" is 3.
 """
 
 from __future__ import annotations
@@ -26,20 +33,31 @@ import re
 from dataclasses import dataclass
 
 from pyarabic.number import text2number
+from pyarabic.number_const import NUMBER_WORDS
 
-_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+from ie.canonical import fold
+
+_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٬", "01234567890123456789,")
 _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
-_CLITIC = re.compile(r"^(?:و|ف)?(?:ب|ل|ك)?(?=ال)|^(?:و|ف)(?=\S)")
+_DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
 _MORE = ("أكثر من", "اكثر من", "ما يزيد عن", "ما يزيد على", "أزيد من", "تجاوز", "يتجاوز", "فوق")
 _LESS = ("أقل من", "اقل من", "ما دون", "دون")
-_ABOUT = ("نحو", "حوالي", "حوالى", "قرابة", "زهاء", "ما يقارب", "ما يقرب من", "تقريبا")
+_ABOUT = ("نحو", "حوالي", "حوالى", "قرابة", "زهاء", "ما يقارب", "ما يقرب من")
+_ABOUT_AFTER = ("تقريبا",)
 _VAGUE = (
-    # (stems after clitic and article removal, count_min, count_max)
+    # (phrases after clitic and article removal, count_min, count_max); longer phrases first
+    (("عدد كبير", "أعداد كبيرة", "العديد"), 10, None),
     (("عشرات",), 10, 99),
     (("مئات",), 100, 999),
-    (("عدد كبير", "أعداد كبيرة", "اعداد كبيرة", "العديد"), 10, None),
-    (("عدد", "عدة", "أعداد", "اعداد", "بعض"), 2, None),
+    (("عدد", "عدة", "أعداد", "بعض"), 2, None),
 )
+# pyarabic's vocabulary by folded spelling, plus the feminine forms it lacks or misreads.
+_WORDS = {fold(w): w for w in sorted(NUMBER_WORDS)}
+_WORDS.update({fold(k): v for k, v in {"واحدة": "واحد", "اثنتان": "اثنان", "اثنتين": "اثنين",
+                                        "اثنتا": "اثنا", "اثنتي": "اثني", "مائتان": "مئتان",
+                                        "مائتين": "مئتين"}.items()})  # fmt: skip
+_HUNDRED = {fold(w) for w in ("مئة", "مائة")}
+_MULTIPLIERS = {fold(w): NUMBER_WORDS[w] for w in ("ألف", "آلاف", "مليون", "ملايين") if w in NUMBER_WORDS}
 
 
 @dataclass(frozen=True)
@@ -55,45 +73,96 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _strip_clitics(word: str) -> str:
-    """Drop و/ف/ب/ل/ك before the article (وبالعشرات → العشرات) and a leading و/ف otherwise."""
-    if word.startswith(("لل", "ولل", "فلل")) and len(word) > 3:
-        return "ال" + word[word.index("لل") + 2 :]
-    return _CLITIC.sub("", word, count=1)
+def _forms(word: str) -> list[str]:
+    """The word and its readings without proclitics (و/ف, then ب/ل/ك) and without the article."""
+    out = [word]
+    for w in list(out):
+        if w[:1] in ("و", "ف") and len(w) > 2:
+            out.append(w[1:])
+    for w in list(out):
+        if w.startswith("لل") and len(w) > 3:
+            out.append("ال" + w[2:])
+        elif w[:1] in ("ب", "ل", "ك") and len(w) > 2:
+            out.append(w[1:])
+    out += [w[2:] for w in out if w.startswith("ال") and len(w) > 3]
+    return out
 
 
-def _exact(text: str) -> int | None:
-    digits = re.search(r"\d+", text)
-    if digits:
-        return int(digits.group())
-    words = [_strip_clitics(w) for w in text.split()]
-    value = text2number(" ".join(words))
-    return value or None
+def _number_word(word: str) -> str | None:
+    """pyarabic's spelling of a number word (وعشرين → عشرين, الثلاثه → ثلاثة), else None."""
+    for form in _forms(word):
+        found = _WORDS.get(fold(form))
+        if found is not None:
+            return found
+    return None
+
+
+def _first_number(words: list[str]) -> tuple[int, int, int] | None:
+    """(value, first word index, end word index) of the first number in the phrase."""
+    for i, word in enumerate(words):
+        digits = word.strip("()+")
+        if _DIGITS.match(digits):
+            value, end = int(digits.replace(",", "")), i + 1
+            multiplier = _multiplier(words[end]) if end < len(words) else None
+            if multiplier:
+                value, end = value * multiplier, end + 1
+            return value, i, end
+        if _number_word(word) is None:
+            continue
+        run: list[str] = []
+        end = i
+        while end < len(words) and (found := _number_word(words[end])) is not None:
+            if run and fold(found) in _HUNDRED and (run[-1] + found) in NUMBER_WORDS:
+                run[-1] += found  # ثلاث مئة → ثلاثمئة
+            else:
+                run.append(found)
+            end += 1
+        value = text2number(" ".join(run))
+        return (value, i, end) if value else None
+    return None
+
+
+def _ends_with(words: list[str], phrase: str) -> bool:
+    n = len(phrase.split())
+    if len(words) < n:
+        return False
+    tail = words[-n:]
+    return any(fold(" ".join([f, *tail[1:]])) == fold(phrase) for f in _forms(tail[0]))
+
+
+def _multiplier(word: str) -> int | None:
+    return next((_MULTIPLIERS[f] for f in map(fold, _forms(word)) if f in _MULTIPLIERS), None)
+
+
+def _vague(words: list[str]) -> tuple[int, int | None] | None:
+    forms = [{fold(f) for f in _forms(w)} for w in words]
+    for phrases, low, high in _VAGUE:
+        for phrase in phrases:
+            target = [fold(w) for w in phrase.split()]
+            n = len(target)
+            for i in range(len(words) - n + 1):
+                if all(t in forms[i + j] for j, t in enumerate(target)):
+                    return low, high
+    return None
 
 
 def parse_quantity(text: str) -> Quantity | None:
-    """Read a NUM mention; None when it holds no count at all."""
-    text = _clean(text)
-    if not text:
+    """Read a NUM mention (or a phrase holding one); None when it holds no count at all."""
+    words = _clean(text).split()
+    if not words:
         return None
-    first, _, rest = text.partition(" ")
-    text = " ".join(filter(None, (_strip_clitics(first), rest)))
-    for prefixes, kind in ((_MORE, "more"), (_LESS, "less"), (_ABOUT, "about")):
-        for prefix in prefixes:
-            if text.startswith(prefix + " ") or text.endswith(" " + prefix):
-                value = _exact(text.replace(prefix, " "))
-                if value is None:
-                    break
-                if kind == "more":
-                    return Quantity(None, value + 1, None, True)
-                if kind == "less":
-                    return Quantity(None, None, value - 1, True)
-                return Quantity(value, None, None, True)
-    bare = text.removeprefix("ال")
-    for stems, low, high in _VAGUE:
-        if any(bare == s.removeprefix("ال") or bare.startswith(s + " ") for s in stems):
-            return Quantity(None, low, high, True)
-    value = _exact(text)
-    if value is None:
-        return None
+    found = _first_number(words)
+    if found is None:
+        vague = _vague(words)
+        return Quantity(None, vague[0], vague[1], True) if vague else None
+    value, first, end = found
+    before = words[:first]
+    if any(_ends_with(before, p) for p in _MORE):
+        return Quantity(None, value + 1, None, True)
+    if any(_ends_with(before, p) for p in _LESS):
+        return Quantity(None, None, max(value - 1, 0), True)
+    if any(_ends_with(before, p) for p in _ABOUT) or (
+        end < len(words) and fold(words[end]) in {fold(a) for a in _ABOUT_AFTER}
+    ):
+        return Quantity(value, None, None, True)
     return Quantity(value, value, value, False)

@@ -1,7 +1,8 @@
 """Resolve Arabic time expressions to ISO dates relative to the article's date.
 
 Covers what news about strikes uses: today/yesterday with a part of the day (فجر اليوم، الليلة
-الماضية، ليلة أمس), weekdays (مساء يوم الاثنين: the most recent Monday on or before the article
+الماضية، ليلة أمس), the day before yesterday (أول أمس، أمس الأول), N days ago (منذ 3 أيام، قبل
+يومين), weekdays (مساء يوم الاثنين: the most recent Monday on or before the article
 date) and day + month (12 نوفمبر/تشرين الثاني, in the article's year, or the year before when that
 would be after the article). Anything else (durations, "the past weeks") resolves to None.
 
@@ -28,6 +29,8 @@ _MONTHS = {
 }  # fmt: skip
 _TODAY = ("اليوم", "هذا الصباح", "هذه الليلة", "الليلة")
 _YESTERDAY = ("أمس", "الأمس", "البارحة", "الليلة الماضية", "ليلة أمس", "مساء أمس", "صباح أمس")
+_BEFORE_YESTERDAY = ("أول أمس", "أول من أمس", "أمس الأول", "قبل أمس")
+_DAYS_AGO = re.compile(r"(?:منذ|قبل)\s+(?:(\d{1,2})\s+(?:ايام|يوما|يوم)|(يومين))(?:$|\s)")
 _INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")
 
 
@@ -57,6 +60,11 @@ def resolve_date(expression: str, article_date: date | None) -> date | None:
                 if not year_match and found > article_date:
                     found = found.replace(year=year - 1)
                 return found
+    ago = _DAYS_AGO.search(text)
+    if ago:
+        return article_date - timedelta(days=int(ago.group(1)) if ago.group(1) else 2)
+    if _has(text, _BEFORE_YESTERDAY):
+        return article_date - timedelta(days=2)
     if _has(text, _YESTERDAY):
         return article_date - timedelta(days=1)
     weekday = _has(text, _WEEKDAYS)

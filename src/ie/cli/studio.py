@@ -114,6 +114,49 @@ def cmd_build_gold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Validate everything first; a project is created only when every input is clean."""
+    from ie import studio_client as sc
+
+    if not args.inputs and args.predictions is None:
+        return _fail("nothing to push: give task files / articles and/or --predictions FILE")
+    try:
+        tasks = sc.build_import(args.inputs, args.predictions)
+    except ValidationError as e:
+        for p in e.problems:
+            print(f"ie-studio: error: {p}", file=sys.stderr)
+        return _fail(f"{len(e.problems)} problem(s); nothing was sent to Label Studio")
+    try:
+        result = sc.push(sc.StudioClient.connect(args.url, args.api_key), tasks, args.title)
+    except sc.StudioError as e:
+        return _fail(str(e))
+    n_pred = sum(1 for t in tasks if "predictions" in t)
+    n_ann = sum(1 for t in tasks if "annotations" in t)
+    print(f"project {result.project_id}: {len(tasks)} tasks ({n_ann} annotated, {n_pred} with predictions)")
+    print(result.project_url)
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ie import studio_client as sc
+
+    try:
+        tasks, problems = sc.pull(sc.StudioClient.connect(args.url, args.api_key), args.project, args.out)
+    except sc.StudioError as e:
+        return _fail(str(e))
+    print(f"wrote {args.out}: {len(tasks)} tasks from project {args.project}")
+    for p in problems:
+        print(f"ie-studio: error: {p}", file=sys.stderr)
+    if problems:
+        return _fail(f"{len(problems)} problem(s) in the export; fix them in Label Studio and pull again")
+    return 0
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL, else http://localhost:8080)")
+    p.add_argument("--api-key", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ie-studio", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -140,6 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+")
     c.add_argument("--seeds", default="seeds")
     c.set_defaults(func=cmd_check_markup)
+
+    u = sub.add_parser("push", help="create a Label Studio project with the config and import tasks")
+    u.add_argument("inputs", nargs="*", type=Path,
+                   help="Label Studio JSON task files (annotated or not) and/or .txt articles")  # fmt: skip
+    u.add_argument("--predictions", type=Path, help="JSON tasks with predictions (model_version, score)")
+    u.add_argument("--title", default="Arabic conflict events", help="project title (3+ characters)")
+    _server_args(u)
+    u.set_defaults(func=cmd_push)
+
+    q = sub.add_parser("pull", help="export a project's tasks (Label Studio JSON, full) to a file")
+    q.add_argument("--project", type=int, required=True, help="project id (shown by push)")
+    q.add_argument("--out", type=Path, required=True)
+    _server_args(q)
+    q.set_defaults(func=cmd_pull)
     return p
 
 

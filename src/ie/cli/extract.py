@@ -1,0 +1,445 @@
+"""``ie-extract``: strike and casualty records for new articles, one JSON line per article.
+
+    ie-extract --model runs/cpu-tiny --input seeds/ --output events.jsonl
+    ie-extract --model runs/cpu-tiny --input new.jsonl more/ --output events.jsonl --resume
+    accelerate launch -m ie.cli.extract --model runs/arabert --input big.jsonl --output events.jsonl
+    ie-extract --model runs/cpu-tiny --input seeds/ --output tasks.json --format label-studio
+
+Output and crash safety:
+
+* Records are appended and flushed line by line. ``--resume`` first cuts a truncated last line (a
+  crash mid-write), then skips every id already in the output, error records included; without
+  ``--resume`` (or ``--overwrite``) an existing output is an error, so nothing is ever lost.
+* Under ``accelerate launch`` with N processes, article i (in input order) belongs to process
+  i mod N, which appends it to its own part file ``OUTPUT.part-<rank>-of-<N>``. At the end the main
+  process merges the parts into OUTPUT through a temp file and an atomic rename, then deletes them:
+  every article is written exactly once. Parts left by a crash are merged by the next ``--resume``
+  before it reads the done ids, whatever N was then. The merge restores input order, so the output
+  of N processes is the output of one (scores may differ in the last digits: other batches).
+* ``--format label-studio`` streams tasks (with ``predictions``, ``model_version`` and scores) into
+  ``OUTPUT.partial.jsonl`` and, when the run completes, writes OUTPUT as the JSON list that
+  ``ie-studio push --predictions OUTPUT`` imports (one task per line, atomically). Articles that fail
+  cannot be tasks: they are reported on stderr and retried by the next ``--resume``.
+
+Bad command-line input (no model, no inputs, an unusable input path, an output that exists) gets one
+error line and exit status 2 before anything is written. A broken article gets an error record
+(``{"id", "source", "error"}``) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ie.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
+from ie.fileio import atomic_write_text
+
+FORMATS = ("jsonl", "label-studio")
+
+
+class OutputError(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# output files
+# ---------------------------------------------------------------------------------------------
+
+
+def lines_path(output: Path, fmt: str) -> Path:
+    """The append-only JSONL file a run writes into (OUTPUT itself for jsonl)."""
+    return output if fmt == "jsonl" else output.with_name(output.name + ".partial.jsonl")
+
+
+def part_paths(output: Path, fmt: str) -> list[Path]:
+    base = lines_path(output, fmt)
+    return sorted(base.parent.glob(base.name + ".part-*"))
+
+
+def part_path(output: Path, fmt: str, rank: int, world: int) -> Path:
+    base = lines_path(output, fmt)
+    return base.with_name(f"{base.name}.part-{rank}-of-{world}")
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a last line that has no newline (a write cut short by a crash); the bytes removed."""
+    if not path.is_file():
+        return 0
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        pos = size
+        while pos > 0:
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos - step + nl + 1
+                break
+            pos -= step
+        else:
+            keep = 0
+        f.truncate(keep)
+        return size - keep
+
+
+def _line_id(line: bytes, fmt: str) -> str:
+    item = json.loads(line)
+    if fmt == "jsonl":
+        return str(item["id"])
+    return str(item["data"]["article_id"])
+
+
+def read_done_ids(path: Path, fmt: str) -> set[str]:
+    """Ids already written; OutputError naming the line if the file is not ie-extract output."""
+    done: set[str] = set()
+    if not path.is_file():
+        return done
+    with open(path, "rb") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                done.add(_line_id(line, fmt))
+            except (ValueError, KeyError, TypeError):
+                raise OutputError(
+                    f"{path}: line {n} is not an ie-extract {fmt} record; refusing to append to it"
+                ) from None
+    return done
+
+
+def _append_atomically(dest: Path, lines: Iterable[bytes]) -> None:
+    """dest := its own lines + ``lines``, through a temp file and an atomic rename."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            if dest.is_file():
+                with open(dest, "rb") as f:
+                    shutil.copyfileobj(f, out)
+            for line in lines:
+                out.write(line if line.endswith(b"\n") else line + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def merge_parts(output: Path, fmt: str, index_of: Mapping[str, int] | None = None) -> int:
+    """Fold part files (this run's, or a crashed run's) into the lines file; how many were merged.
+
+    With ``index_of`` (article id → input position, known to the main process after a run) the
+    parts are merged back into input order; parts left by a crash are appended part by part. Lines
+    whose id is already in the lines file are dropped: a crash between the rename and the deletion
+    of the parts must not write an article twice.
+    """
+    parts = part_paths(output, fmt)
+    if not parts:
+        return 0
+    for p in parts:
+        repair_tail(p)
+    base = lines_path(output, fmt)
+    written = read_done_ids(base, fmt)
+
+    def keyed(part: Path) -> Iterator[tuple[float, bytes]]:
+        with open(part, "rb") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    article_id = _line_id(line, fmt)
+                except (ValueError, KeyError, TypeError):
+                    raise OutputError(f"{part}: line {n} is not an ie-extract {fmt} record") from None
+                if article_id not in written:
+                    yield (index_of.get(article_id, math.inf) if index_of else 0), line
+
+    streams = [keyed(p) for p in parts]
+    merged = heapq.merge(*streams, key=lambda kl: kl[0]) if index_of else itertools.chain(*streams)
+    _append_atomically(base, (line for _, line in merged))
+    for p in parts:
+        p.unlink()
+    return len(parts)
+
+
+def write_task_list(lines: Path, output: Path) -> int:
+    """The Label Studio JSON list, one task per line, written atomically; the number of tasks."""
+    n = 0
+
+    def gen() -> Iterator[str]:
+        nonlocal n
+        yield "["
+        with open(lines, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    yield ("\n" if n == 0 else ",\n") + line
+                    n += 1
+        yield "\n]\n"
+
+    # atomic_write_text needs the whole text: stream into a temp file ourselves instead
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            for piece in gen():
+                out.write(piece)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+def task_list_to_lines(output: Path, lines: Path) -> None:
+    """Back from a finished Label Studio list to the lines file, so ``--resume`` can extend it."""
+    try:
+        tasks = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise OutputError(f"{output}: not a Label Studio task list ({e})") from None
+    if not isinstance(tasks, list):
+        raise OutputError(f"{output}: not a Label Studio task list")
+    atomic_write_text(lines, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
+
+
+def prepare_output(output: Path, fmt: str, resume: bool, overwrite: bool) -> set[str]:
+    """Make the output ready to append to (main process only); the ids already done."""
+    base = lines_path(output, fmt)
+    leftovers = [p for p in (output, base, *part_paths(output, fmt)) if p.exists()]
+    if overwrite:
+        for p in leftovers:
+            p.unlink()
+        return set()
+    if not resume:
+        if leftovers:
+            raise OutputError(
+                f"{leftovers[0]} exists: use --resume to continue that run or --overwrite to replace it"
+            )
+        return set()
+    if fmt == "label-studio" and output.exists() and not base.exists():
+        task_list_to_lines(output, base)
+    repair_tail(base)
+    merge_parts(output, fmt)
+    return read_done_ids(base, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------------
+
+
+def _task_line(record: Any, article: Article, model_version: str) -> str:
+    from ie.document import Document, Relation, Span
+    from ie.labelstudio import documents_to_tasks
+
+    spans = [Span(e.id, e.start, e.end, e.label, e.text, e.score) for e in record.entities]
+    relations = [Relation(r.head.id, r.tail.id, r.label, r.score) for r in record.relations]
+    meta: dict[str, Any] = {"article_id": record.id, "source": record.source}
+    if record.date is not None:
+        meta["date"] = record.date.isoformat()
+    doc = Document(record.id, article.text or "", spans, relations, meta)
+    (task,) = documents_to_tasks([doc], field="predictions", model_version=model_version)
+    return json.dumps(task, ensure_ascii=False)
+
+
+def _record_line(record: Any) -> str:
+    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ie-extract",
+        description="Extract strike and casualty events from Arabic articles: one JSON record per article.",
+    )
+    p.add_argument("--model", type=Path, help="trained model directory (train.py --output_dir)")
+    p.add_argument("--input", nargs="+", default=[], metavar="PATH",
+                   help=".txt files, folders of them, or .jsonl (id, text, optional date)")  # fmt: skip
+    p.add_argument("--output", type=Path, help="output file (.jsonl; .json with --format label-studio)")
+    p.add_argument("--format", choices=FORMATS, default="jsonl",
+                   help="jsonl records (default) or a Label Studio task list with predictions")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue an output: skip ids already in it")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--date", help="article date (YYYY-MM-DD) for inputs that carry none")
+    p.add_argument("--device", help="torch device (default: the accelerate process's device)")
+    p.add_argument("--aliases", type=Path, default=None, help="alias table (default configs/aliases.yaml)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--write-schema", type=Path, metavar="PATH",
+                   help="write the JSON Schema of an output line to PATH and exit")  # fmt: skip
+    return p
+
+
+def _fail(message: str, show: bool = True) -> int:
+    if show:
+        print(f"ie-extract: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_args(args: argparse.Namespace) -> list[Path]:
+    if args.model is None:
+        raise InputError("--model is required")
+    if not args.model.is_dir():
+        raise InputError(f"--model {args.model}: no such model directory")
+    if not (args.model / "config.json").is_file():
+        raise InputError(f"--model {args.model}: not a model directory (no config.json)")
+    if args.output is None:
+        raise InputError("--output is required")
+    if args.output.is_dir():
+        raise InputError(f"--output {args.output} is a folder; give a file name")
+    if args.resume and args.overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    if args.batch_size < 1:
+        raise InputError("--batch-size must be >= 1")
+    if args.date is not None:
+        try:
+            args.date = parse_date(args.date)
+        except ValueError as e:
+            raise InputError(f"--date: {e}") from None
+    return check_inputs(args.input)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.write_schema is not None:
+        from ie.records import record_json_schema_text
+
+        atomic_write_text(args.write_schema, record_json_schema_text())
+        print(f"wrote {args.write_schema}")
+        return 0
+
+    import torch
+    from accelerate import PartialState
+
+    # cpu=True lets torchrun-launched processes without CUDA form a gloo group (MULTI_CPU)
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    show = state.is_main_process
+    try:
+        inputs = _check_args(args)
+        if not args.resume and not args.overwrite:
+            prepare_output(args.output, args.format, resume=False, overwrite=False)
+    except (InputError, OutputError) as e:
+        return _fail(str(e), show)
+
+    from accelerate.utils import broadcast_object_list
+
+    from ie.canonical import DEFAULT_ALIASES, AliasTable
+    from ie.extraction import Extractor
+
+    try:
+        aliases = AliasTable.load(args.aliases or DEFAULT_ALIASES)
+    except ValueError as e:
+        return _fail(f"--aliases: {e}", show)
+    try:
+        extractor = Extractor.from_pretrained(args.model, device=args.device or state.device, aliases=aliases)
+    except Exception as e:  # a broken model directory: one line, not a traceback
+        return _fail(f"--model {args.model}: cannot load the model ({type(e).__name__}: {e})", show)
+
+    shared: list[Any] = [None, None]
+    if state.is_main_process:
+        try:
+            shared[1] = prepare_output(args.output, args.format, args.resume, args.overwrite)
+        except (OutputError, OSError) as e:
+            shared[0] = str(e)
+    broadcast_object_list(shared)
+    if shared[0] is not None:
+        return _fail(shared[0], show)
+    done: set[str] = shared[1]
+
+    rank, world = state.process_index, state.num_processes
+    target = (
+        lines_path(args.output, args.format)
+        if world == 1
+        else part_path(args.output, args.format, rank, world)
+    )
+    stats = {"written": 0, "errors": 0, "skipped": 0}
+    started = time.perf_counter()
+    total = count_articles(inputs)
+    mine = len(range(rank, total, world))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=mine, unit="article", desc="ie-extract", disable=args.no_progress or not show)
+    index_of: dict[str, int] = {}  # main process: input position of each id, to merge parts in order
+    pending: deque[Article] = deque()  # articles in flight, in order: extract_many yields one record each
+
+    def todo() -> Iterator[Article]:
+        def want(index: int, article_id: str) -> bool:
+            if world > 1 and state.is_main_process:
+                index_of.setdefault(article_id, index)
+            if index % world != rank:
+                return False
+            if article_id in done:
+                stats["skipped"] += 1
+                bar.update(1)
+                return False
+            return True
+
+        for _, article in iter_articles(inputs, args.date, want):
+            if article is not None:
+                pending.append(article)
+                yield article
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as out:
+        for record in extractor.extract_many(todo(), batch_size=args.batch_size):
+            bar.update(1)
+            failed = getattr(record, "error", None) is not None
+            stats["errors"] += failed
+            article = pending.popleft()
+            if args.format == "label-studio":
+                if failed:
+                    where = f"{record.source}: article {record.id}"
+                    print(f"ie-extract: {where}: {record.error}", file=sys.stderr)
+                    continue
+                out.write(_task_line(record, article, extractor.model) + "\n")
+            else:
+                out.write(_record_line(record) + "\n")
+            out.flush()
+            stats["written"] += 1
+        os.fsync(out.fileno())
+    bar.close()
+
+    state.wait_for_everyone()
+    gathered = [stats]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        gathered = gather_object([stats])
+    if state.is_main_process:
+        merge_parts(args.output, args.format, index_of)
+        if args.format == "label-studio":
+            base = lines_path(args.output, args.format)
+            n_tasks = write_task_list(base, args.output)
+            base.unlink()
+        elapsed = time.perf_counter() - started
+        written = sum(s["written"] for s in gathered)
+        errors = sum(s["errors"] for s in gathered)
+        skipped = sum(s["skipped"] for s in gathered)
+        summary = (f"{written} {'tasks' if args.format == 'label-studio' else 'records'} written to "
+                   f"{args.output} ({errors} errors, {skipped} already done) in {elapsed:.1f} s")  # fmt: skip
+        if args.format == "label-studio":
+            summary += f"; {n_tasks} tasks in the list"
+        print(summary, file=sys.stderr)
+    state.wait_for_everyone()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

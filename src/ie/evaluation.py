@@ -1,0 +1,541 @@
+"""Evaluation runs: a saved model (and the dictionary baseline) against a Label Studio export, and
+leave-one-article-out cross-validation; ``evaluate.py`` only parses arguments and calls :func:`run`.
+
+Every figure comes from :mod:`ie.metrics`, so model, baseline, folds and events are scored alike.
+The report records where its numbers come from (model folder and weights hash, its training split,
+data files and hashes, library versions) and says plainly when the evaluated articles were also the
+training articles, for the model or for the dictionary: such figures show fit, not generalisation.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ie.baseline import METHOD, RELATION_RULE, DictionaryBaseline
+from ie.document import Document
+from ie.metrics import headline, mean_headline, score
+from ie.schema import SCHEMA
+
+logger = logging.getLogger(__name__)
+
+REPORT_FORMAT = 1
+DEFAULT_CV_CONFIG = "configs/cpu-tiny.yaml"
+# Where the event-level scorer lives once it lands: ``event_scores(gold_docs, pred_docs) -> dict``.
+EVENT_SCORER = ("ie.event_metrics", "event_scores")
+
+
+@dataclass
+class Evaluation:
+    """A report (JSON-ready) and the documents the HTML report shows side by side."""
+
+    report: dict[str, Any]
+    gold: list[Document]
+    predicted: list[Document]
+    baseline: list[Document] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance
+# ---------------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], dict[str, Any]]:
+    """Gold documents of one or more Label Studio exports, and the ``data`` provenance block."""
+    from ie.labelstudio import load_documents
+
+    if not paths:
+        raise ValueError("no evaluation data given")
+    docs: list[Document] = []
+    files = []
+    for p in paths:
+        path = Path(p)
+        found = load_documents(path)
+        if not found:
+            raise ValueError(f"{path}: the export holds no annotated task")
+        docs += found
+        files.append({"path": str(path), "sha256": _sha256(path), "articles": len(found)})
+    data = {
+        "files": files,
+        "articles": len(docs),
+        "spans": sum(len(d.spans) for d in docs),
+        "relations": sum(len(d.relations) for d in docs),
+        "article_ids": [d.id for d in docs],
+    }
+    return docs, data
+
+
+def environment() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    env: dict[str, Any] = {"python": platform.python_version()}
+    for package in ("ie", "torch", "transformers", "seqeval", "accelerate"):
+        try:
+            env[package] = version(package)
+        except PackageNotFoundError:
+            env[package] = None
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        )
+        env["git_commit"] = done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        env["git_commit"] = None
+    return env
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
+    """The training articles of a model saved by :func:`ie.training.train`, rebuilt from the config it
+    recorded in train_results.json, or ``None`` (with the reason) when that is not possible."""
+    results = _read_json(model_dir / "train_results.json")
+    if results is None or not isinstance(results.get("config"), dict):
+        return None, f"{model_dir}/train_results.json is missing or records no training config"
+    split = str(results.get("split", ""))
+    if split.startswith("documents passed"):
+        return (
+            None,
+            "the model was trained on documents passed in code; its training articles are not recorded",
+        )
+    from ie.labelstudio import ValidationError
+    from ie.training import TrainConfig, load_split
+
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in results["config"].items() if k in known})
+    try:
+        train_docs, _, _ = load_split(cfg)
+    except (ValueError, ValidationError) as e:
+        return None, f"the model's training data could not be read again: {e}"
+    return train_docs, f"rebuilt from the recorded config ({split})"
+
+
+def model_provenance(model_dir: Path) -> dict[str, Any]:
+    config = _read_json(model_dir / "config.json") or {}
+    results = _read_json(model_dir / "train_results.json") or {}
+    weights = model_dir / "model.safetensors"
+    enc = config.get("encoder_config") or {}
+    train_cfg = results.get("config") or {}
+    return {
+        "path": str(model_dir),
+        "weights_sha256": _sha256(weights) if weights.is_file() else None,
+        "model_type": config.get("model_type"),
+        "encoder": {
+            "name_or_path": enc.get("_name_or_path") or train_cfg.get("model_name_or_path"),
+            "from_scratch": train_cfg.get("encoder_from_scratch"),
+            "model_type": enc.get("model_type"),
+            "hidden_size": enc.get("hidden_size"),
+            "layers": enc.get("num_hidden_layers"),
+            "vocab_size": enc.get("vocab_size"),
+        },
+        "schema_matches": config.get("schema") in (None, SCHEMA.to_dict()),
+        "train_data": train_cfg.get("train_data"),
+        "split": results.get("split"),
+        "best_step": results.get("best_step"),
+        "train_seconds": results.get("train_seconds"),
+    }
+
+
+def overlap(eval_docs: Sequence[Document], train_docs: Sequence[Document]) -> int:
+    """How many evaluated articles (by text) were training articles."""
+    seen = {_text_hash(d.text) for d in train_docs}
+    return sum(_text_hash(d.text) in seen for d in eval_docs)
+
+
+# ---------------------------------------------------------------------------------------------
+# events (hook)
+# ---------------------------------------------------------------------------------------------
+
+
+def event_scorer() -> Callable[[Sequence[Document], Sequence[Document]], dict[str, Any]] | None:
+    """``event_scores(gold, pred)`` once the events module provides it, else ``None``."""
+    module, name = EVENT_SCORER
+    if importlib.util.find_spec(module) is None:
+        return None
+    return getattr(importlib.import_module(module), name, None)
+
+
+def _events(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any] | None:
+    scorer = event_scorer()
+    return scorer(gold, pred) if scorer is not None else None
+
+
+def _events_note() -> str | None:
+    if event_scorer() is not None:
+        return None
+    return f"event-level scores not available: {'.'.join(EVENT_SCORER)} does not exist yet"
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring one set of predictions
+# ---------------------------------------------------------------------------------------------
+
+
+def per_article(gold: Sequence[Document], pred: Sequence[Document]) -> list[dict[str, Any]]:
+    rows = []
+    for g, p in zip(gold, pred, strict=True):
+        h = headline(score([g], [p]))
+        rows.append(
+            {
+                "id": g.id,
+                "source": g.meta.get("source"),
+                "gold_spans": len(g.spans),
+                "predicted_spans": len(p.spans),
+                "gold_relations": len(g.relations),
+                "predicted_relations": len(p.relations),
+                "entities_f1": h["entities"]["micro"]["f1"],
+                "triggers_f1": h["triggers"]["micro"]["f1"],
+                "relations_f1": h["relations"]["micro"]["f1"],
+            }
+        )
+    return rows
+
+
+def baseline_scores(
+    train_docs: Sequence[Document], eval_docs: Sequence[Document], source: str
+) -> tuple[dict[str, Any], list[Document]]:
+    baseline = DictionaryBaseline.fit(train_docs)
+    pred = baseline.predict_documents(eval_docs)
+    n_overlap = overlap(eval_docs, train_docs)
+    block = {
+        **baseline.describe(),
+        "train_data": source,
+        "train_articles": len(train_docs),
+        "eval_articles_in_train": n_overlap,
+        "trained_on_eval": n_overlap > 0,
+        **score(eval_docs, pred),
+        "events": _events(eval_docs, pred),
+    }
+    return block, pred
+
+
+# ---------------------------------------------------------------------------------------------
+# a saved model
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_model_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir():
+        raise ValueError(f"{model_dir}: model folder not found")
+    if not (model_dir / "config.json").is_file():
+        raise ValueError(f"{model_dir}: not a saved model (no config.json)")
+
+
+def evaluate_model(
+    model_dir: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    baseline_data: Sequence[str | os.PathLike[str]] | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+) -> Evaluation:
+    """Predict the articles of ``data`` with the model in ``model_dir`` and score it and the baseline.
+
+    The dictionary baseline is built from ``baseline_data`` if given, else from the model's own
+    training articles (so the two see the same data), else from the evaluated articles themselves;
+    the report says which, and whether any evaluated article was a training article.
+    """
+    started = time.monotonic()
+    model_dir = Path(model_dir)
+    _check_model_dir(model_dir)
+    gold, data_info = load_gold(data)
+
+    from ie.prediction import Predictor
+
+    t0 = time.monotonic()
+    predictor = Predictor.from_pretrained(model_dir, device=device)
+    load_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    pred = predictor.predict([d.text for d in gold], [d.id for d in gold], batch_size=batch_size)
+    predict_s = time.monotonic() - t0
+    del predictor
+
+    model_info = model_provenance(model_dir)
+    model_train, how = model_training_docs(model_dir)
+    if model_train is not None:
+        n = overlap(gold, model_train)
+        model_info.update(training_articles=len(model_train), eval_articles_in_train=n, trained_on_eval=n > 0)
+    else:
+        model_info.update(training_articles=None, eval_articles_in_train=None, trained_on_eval=None)
+    model_info["training_articles_source"] = how
+
+    if baseline_data:
+        base_train, _ = load_gold(baseline_data)
+        base_source = ", ".join(map(str, baseline_data))
+    elif model_train is not None:
+        base_train, base_source = model_train, "the model's training articles"
+    else:
+        base_train = gold
+        base_source = "the evaluated articles themselves (the model's training data is unknown)"
+    result = evaluate_predictions(gold, pred, data_info, model_info, base_train, base_source)
+    timing = result.report["timing"]
+    timing.update(load_seconds=round(load_s, 2), predict_seconds=round(predict_s, 2))
+    timing["total_seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def evaluate_predictions(
+    gold: list[Document],
+    pred: list[Document],
+    data_info: dict[str, Any],
+    model_info: dict[str, Any] | None,
+    baseline_train: Sequence[Document],
+    baseline_source: str,
+) -> Evaluation:
+    """Score predictions (from a model or from anywhere) and the dictionary baseline built from
+    ``baseline_train``; ``model_info`` is the ``model`` block (with ``trained_on_eval``) or ``None``."""
+    started = time.monotonic()
+    for doc in pred:
+        doc.check_offsets()
+    notes: list[str] = []
+    if model_info is not None:
+        if not model_info.get("schema_matches", True):
+            notes.append("the model was trained with a different label schema than ie.schema.SCHEMA")
+        if model_info.get("trained_on_eval"):
+            notes.append(
+                f"{model_info['eval_articles_in_train']} of {len(gold)} evaluated articles were "
+                "training articles of the model: the model figures measure fit, not generalisation "
+                "(see cv for held-out figures)"
+            )
+        elif model_info.get("trained_on_eval") is None:
+            notes.append(
+                "whether the evaluated articles were training articles of the model is unknown: "
+                f"{model_info.get('training_articles_source')}"
+            )
+    t0 = time.monotonic()
+    base_block, base_pred = baseline_scores(baseline_train, gold, baseline_source)
+    baseline_s = time.monotonic() - t0
+    if base_block["trained_on_eval"]:
+        notes.append(
+            f"the dictionary baseline was built from {baseline_source}, which include "
+            f"{base_block['eval_articles_in_train']} of the {len(gold)} evaluated articles"
+        )
+    t0 = time.monotonic()
+    scores = score(gold, pred)
+    events = _events(gold, pred)
+    score_s = time.monotonic() - t0
+    if events is None:
+        notes.append(_events_note() or "")
+    report = {
+        "format_version": REPORT_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": "model",
+        "model": model_info,
+        "data": data_info,
+        **scores,
+        "per_article": per_article(gold, pred),
+        "baseline": base_block,
+        "events": events,
+        "cv": None,
+        "notes": [n for n in notes if n],
+        "timing": {
+            "score_seconds": round(score_s, 2),
+            "baseline_seconds": round(baseline_s, 2),
+            "total_seconds": round(time.monotonic() - started, 2),
+        },
+        "environment": environment(),
+    }
+    return Evaluation(report, gold, pred, base_pred)
+
+
+# ---------------------------------------------------------------------------------------------
+# leave-one-article-out cross-validation
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_validate(
+    data: Sequence[str | os.PathLike[str]],
+    config: str | os.PathLike[str] = DEFAULT_CV_CONFIG,
+    overrides: Sequence[str] = (),
+    work_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+) -> Evaluation:
+    """Train one model per article on all the other articles and predict the held-out one.
+
+    Each fold's best epoch is chosen on its own training articles, so the held-out article is never
+    seen before it is predicted; the dictionary baseline of a fold is built from the same articles.
+    The top-level figures of the returned report are pooled over all held-out predictions (every
+    article predicted by the model that never saw it); ``cv`` holds per-fold, mean and pooled
+    figures for both. Fold models go to ``work_dir``/fold-N (kept; replaced by a rerun) or to a
+    temporary folder (removed).
+    """
+    from ie.labelstudio import ValidationError
+    from ie.prediction import Predictor
+    from ie.training import load_config, train
+
+    started = time.monotonic()
+    gold, data_info = load_gold(data)
+    if len(gold) < 2:
+        raise ValueError(f"cross-validation needs at least 2 articles, the data holds {len(gold)}")
+    base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])  # fail fast on a bad config
+    temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
+    root = Path(work_dir if work_dir is not None else temp)
+    folds: list[dict[str, Any]] = []
+    held_pred: list[Document] = []
+    held_base: list[Document] = []
+    try:
+        for k, held in enumerate(gold):
+            train_docs = [d for j, d in enumerate(gold) if j != k]
+            fold_dir = root / f"fold-{k + 1}"
+            shutil.rmtree(fold_dir, ignore_errors=True)  # a stale fold of an earlier run
+            cfg = load_config(config, [*overrides, "--output_dir", str(fold_dir)])
+            logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),
+                        len(train_docs), held.id)  # fmt: skip
+            t0 = time.monotonic()
+            try:
+                train(cfg, train_docs, None)
+            except ValidationError as e:
+                raise ValueError(f"fold {k + 1}: {e}") from None
+            train_s = time.monotonic() - t0
+            t0 = time.monotonic()
+            predictor = Predictor.from_pretrained(fold_dir, device=device)
+            (pred,) = predictor.predict([held.text], [held.id], batch_size=batch_size)
+            predict_s = time.monotonic() - t0
+            pred.check_offsets()
+            del predictor
+            gc.collect()
+            base_block, (bpred,) = baseline_scores(train_docs, [held], "the fold's training articles")
+            model_scores = score([held], [pred])
+            results = _read_json(fold_dir / "train_results.json") or {}
+            folds.append(
+                {
+                    "fold": k + 1,
+                    "held_out": held.id,
+                    "source": held.meta.get("source"),
+                    "train_articles": [d.id for d in train_docs],
+                    "train_seconds": round(train_s, 1),
+                    "predict_seconds": round(predict_s, 2),
+                    "best_step": results.get("best_step"),
+                    "model": {**model_scores, "events": _events([held], [pred])},
+                    "baseline": {
+                        key: v for key, v in base_block.items() if key not in ("method", "relation_rule")
+                    },
+                }
+            )
+            held_pred.append(pred)
+            held_base.append(bpred)
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+
+    pooled_model = score(gold, held_pred)
+    pooled_base = score(gold, held_base)
+    cv = {
+        "scheme": "leave-one-article-out",
+        "config": str(config),
+        "overrides": list(overrides),
+        "encoder": "from scratch (ie.encoder)"
+        if base_cfg.encoder_from_scratch
+        else base_cfg.model_name_or_path,
+        "model_selection": "best epoch on the fold's training articles (the held-out article is never seen)",
+        "folds": folds,
+        "mean": {
+            "model": mean_headline([headline(f["model"]) for f in folds]),
+            "baseline": mean_headline([headline(f["baseline"]) for f in folds]),
+        },
+        "pooled": {"model": headline(pooled_model), "baseline": headline(pooled_base)},
+        "models_dir": str(root) if temp is None else None,
+        "total_seconds": round(time.monotonic() - started, 1),
+    }
+    report = {
+        "format_version": REPORT_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": "cv",
+        "model": None,
+        "data": data_info,
+        **pooled_model,
+        "per_article": per_article(gold, held_pred),
+        "baseline": {
+            "method": METHOD,
+            "relation_rule": RELATION_RULE,
+            "train_data": "per fold: the fold's training articles (pooled over the held-out articles)",
+            "trained_on_eval": False,
+            **pooled_base,
+            "events": _events(gold, held_base),
+        },
+        "events": _events(gold, held_pred),
+        "cv": cv,
+        "notes": [
+            "mode cv: the top-level figures pool the held-out predictions of the "
+            "leave-one-article-out folds; no article was seen by the model (or the dictionary) "
+            "that predicted it",
+            *([_events_note()] if _events_note() else []),
+        ],
+        "timing": {"total_seconds": cv["total_seconds"]},
+        "environment": environment(),
+    }
+    return Evaluation(report, gold, held_pred, held_base)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------
+
+
+def run(
+    output_dir: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    model: str | os.PathLike[str] | None = None,
+    cv: bool = False,
+    config: str | os.PathLike[str] = DEFAULT_CV_CONFIG,
+    overrides: Sequence[str] = (),
+    cv_dir: str | os.PathLike[str] | None = None,
+    baseline_data: Sequence[str | os.PathLike[str]] | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+) -> Evaluation:
+    """Evaluate a model, cross-validate, or both, and write report.json/.md/.html into ``output_dir``.
+
+    With a model and ``cv`` the top level describes the model and ``cv`` the folds; with ``cv``
+    alone the top level pools the folds' held-out predictions.
+    """
+    from ie.report import write_reports
+
+    if model is None and not cv:
+        raise ValueError("nothing to evaluate: give a model folder, --cv, or both")
+    result = None
+    if model is not None:
+        result = evaluate_model(model, data, baseline_data, batch_size, device)
+    if cv:
+        folds = cross_validate(data, config, overrides, cv_dir, batch_size, device)
+        if result is None:
+            result = folds
+        else:
+            result.report["cv"] = folds.report["cv"]
+            result.report["timing"]["total_seconds"] += folds.report["timing"]["total_seconds"]
+    assert result is not None
+    write_reports(output_dir, result)
+    return result

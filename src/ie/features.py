@@ -1,0 +1,423 @@
+"""Document → model inputs, and model outputs → spans in original offsets.
+
+The text is normalized the way AraBERT v02 was pre-trained (:mod:`ie.normalize`), tokenized with a
+fast tokenizer, and every token is mapped back to ORIGINAL character offsets, so whatever the model
+predicts can be sliced out of the article as the annotator saw it.
+
+Labels sit on the first sub-token of each word (the tokenizer's pre-tokenizer word); the other
+sub-tokens and the special tokens get ``-100``, so neither the loss nor seqeval ever counts a
+sub-token. Articles longer than the encoder's window are cut into sentence-aligned windows that
+overlap by ``stride`` tokens: nothing is ever truncated, and :meth:`Featurizer.word_windows` picks,
+for every word, the window where it sits farthest from an edge, so merging is deterministic.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ie.document import Document, Span
+from ie.normalize import normalize
+from ie.schema import SCHEMA, Schema
+
+IGNORE_INDEX = -100
+NO_RELATION = "none"
+SENTENCE_END = frozenset(".!?؟…۔")
+# Version of the feature layout; part of the dataset cache key.
+FEATURES_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Word:
+    """A pre-tokenizer word: original character extent and its token range ``[first_token, end_token)``."""
+
+    start: int
+    end: int
+    first_token: int
+    end_token: int
+
+
+@dataclass
+class EncodedText:
+    """One article, tokenized once; windows are token ranges ``[start, end)`` into ``input_ids``."""
+
+    id: str
+    text: str
+    input_ids: list[int]
+    words: list[Word]
+    windows: list[tuple[int, int]]
+    token_word: list[int] = field(repr=False)
+    sentence_starts: list[int] = field(repr=False, default_factory=list)
+    _bounds: tuple[Any, list[int], list[int]] | None = field(default=None, repr=False, compare=False)
+
+    def window_input_ids(self, k: int, prefix: Sequence[int], suffix: Sequence[int]) -> list[int]:
+        start, end = self.windows[k]
+        return [*prefix, *self.input_ids[start:end], *suffix]
+
+    def span_tokens(self, first_word: int, last_word: int) -> tuple[int, int]:
+        return self.words[first_word].first_token, self.words[last_word].end_token
+
+    def best_window(self, start_token: int, end_token: int) -> int | None:
+        """The window holding tokens ``[start_token, end_token)`` farthest from its edges (ties: first)."""
+        # Window starts and ends both increase, so the windows holding the range are contiguous.
+        if self._bounds is None or self._bounds[0] is not self.windows:
+            self._bounds = (self.windows, [ws for ws, _ in self.windows], [we for _, we in self.windows])
+        _, starts, ends = self._bounds
+        first = bisect.bisect_left(ends, end_token)
+        last = bisect.bisect_right(starts, start_token)
+        best, best_margin = None, -1
+        for k in range(first, last):
+            ws, we = self.windows[k]
+            margin = min(start_token - ws, we - end_token)
+            if margin > best_margin:
+                best, best_margin = k, margin
+        return best
+
+
+@dataclass(frozen=True)
+class DecodedSpan:
+    """A predicted span over words ``[first_word, last_word]``, with original offsets."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+    first_word: int
+    last_word: int
+
+
+@dataclass
+class Coverage:
+    """What the features could not represent: gold spans whose boundary falls inside a word, and gold
+    relations whose two spans never share a window (or that duplicate another label on the same pair)."""
+
+    spans: int = 0
+    relations: int = 0
+    lost_spans: list[tuple[str, Span]] = field(default_factory=list)
+    lost_relations: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    def add(self, other: Coverage) -> None:
+        self.spans += other.spans
+        self.relations += other.relations
+        self.lost_spans += other.lost_spans
+        self.lost_relations += other.lost_relations
+
+    def summary(self) -> str:
+        return (
+            f"{self.spans - len(self.lost_spans)}/{self.spans} gold spans and "
+            f"{self.relations - len(self.lost_relations)}/{self.relations} gold relations representable"
+        )
+
+
+def _special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special ids the tokenizer puts before and after a single sequence ([CLS] / [SEP], <s> / </s>)."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for i in range(len(full) - len(bare) + 1):
+        if full[i : i + len(bare)] == bare:
+            return list(full[:i]), list(full[i + len(bare) :])
+    raise ValueError("cannot locate the special tokens this tokenizer adds")
+
+
+class Featurizer:
+    """Turns documents into windows of token ids with BIO labels and relation candidates, and back."""
+
+    def __init__(self, tokenizer: Any, schema: Schema = SCHEMA, max_length: int = 512, stride: int = 128):
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(
+                f"{type(tokenizer).__name__} is not a fast tokenizer: offset mappings need one "
+                "(load it with AutoTokenizer.from_pretrained(..., use_fast=True))"
+            )
+        self.tokenizer = tokenizer
+        self.schema = schema
+        self.prefix, self.suffix = _special_tokens(tokenizer)
+        self.max_length = max_length
+        self.content_length = max_length - len(self.prefix) - len(self.suffix)
+        if self.content_length < 8:
+            raise ValueError(f"max_length={max_length} leaves no room for text")
+        if not 0 <= stride < self.content_length // 2:
+            raise ValueError(f"stride={stride} must be in [0, {self.content_length // 2})")
+        self.stride = stride
+        self.tags = schema.bio_labels
+        self.tag2id = {t: i for i, t in enumerate(self.tags)}
+        self.span_labels = schema.span_labels
+        self.span_label2id = {label: i for i, label in enumerate(self.span_labels)}
+        self.relation_labels = (NO_RELATION, *schema.relation_labels)
+        self.relation2id = {label: i for i, label in enumerate(self.relation_labels)}
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> list[EncodedText]:
+        """Normalize, tokenize (one batched call) and window every text."""
+        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(texts))]
+        if len(ids) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(ids)} ids")
+        norms = [normalize(t) for t in texts]
+        batch = self.tokenizer(
+            [n.text for n in norms],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,  # windows, not the tokenizer, deal with texts longer than the model
+        )
+        out = []
+        for i, (doc_id, text, norm) in enumerate(zip(ids, texts, norms, strict=True)):
+            out.append(
+                self._encode_one(
+                    doc_id, text, norm, batch["input_ids"][i], batch["offset_mapping"][i], batch.word_ids(i)
+                )
+            )
+        return out
+
+    def _encode_one(
+        self, doc_id: str, text: str, norm: Any, token_ids: list[int], offsets: list, word_ids: list
+    ) -> EncodedText:
+        input_ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        groups: list[int] = []
+        for tid, (ns, ne), wid in zip(token_ids, offsets, word_ids, strict=True):
+            if ne <= ns:  # a token with no characters (some tokenizers emit them) carries no label
+                continue
+            os_, oe = norm.to_original(ns, ne)
+            input_ids.append(tid)
+            spans.append((os_, oe))
+            groups.append(wid if wid is not None else -1)
+
+        # Characters no token covers (diacritics, tatweel, control characters) belong to the word
+        # they are glued to, so a word's extent is exactly what an annotator would select.
+        covered = bytearray(len(text))
+        for s, e in spans:
+            covered[s:e] = b"\x01" * (e - s)
+
+        words: list[Word] = []
+        t = 0
+        while t < len(input_ids):
+            u = t + 1
+            while u < len(input_ids) and groups[u] == groups[t] and groups[t] != -1:
+                u += 1
+            start = min(s for s, _ in spans[t:u])
+            end = max(e for _, e in spans[t:u])
+            while start > 0 and not covered[start - 1] and not text[start - 1].isspace():
+                if words and words[-1].end >= start:
+                    break
+                start -= 1
+            while end < len(text) and not covered[end] and not text[end].isspace():
+                end += 1
+            if words and start < words[-1].end:
+                # The normalizer split one original character across two words (a ligature):
+                # keep words disjoint by gluing this one to the previous word.
+                prev = words.pop()
+                start, t_first = prev.start, prev.first_token
+                end = max(end, prev.end)
+            else:
+                t_first = t
+            words.append(Word(start, end, t_first, u))
+            t = u
+        token_word = [0] * len(input_ids)
+        for w, word in enumerate(words):
+            token_word[word.first_token : word.end_token] = [w] * (word.end_token - word.first_token)
+        sentence_starts = self._sentence_starts(text, words)
+        windows = self._windows(words, sentence_starts, len(input_ids))
+        return EncodedText(doc_id, text, input_ids, words, windows, token_word, sentence_starts)
+
+    @staticmethod
+    def _sentence_starts(text: str, words: list[Word]) -> list[int]:
+        """First token of every sentence: after sentence-final punctuation or a line break."""
+        starts = [0] if words else []
+        for a, b in zip(words, words[1:], strict=False):
+            if text[a.start : a.end] in SENTENCE_END or "\n" in text[a.end : b.start]:
+                starts.append(b.first_token)
+        return starts
+
+    def _windows(self, words: list[Word], sent_starts: list[int], n_tokens: int) -> list[tuple[int, int]]:
+        """Windows of at most ``content_length`` tokens, overlapping by up to ``stride``: each ends at the
+        last sentence start in its second half if there is one, else at a word start."""
+        if n_tokens == 0:
+            return []
+        word_starts = [w.first_token for w in words]
+        size, windows, start = self.content_length, [], 0
+        while True:
+            limit = start + size
+            if limit >= n_tokens:
+                windows.append((start, n_tokens))
+                return windows
+            end = _last_in(sent_starts, start + size // 2 + 1, limit)
+            if end is None:
+                end = _last_in(word_starts, start + 1, limit)
+            if end is None:  # a single word longer than the window: cut inside it
+                end = limit
+            windows.append((start, end))
+            low = max(end - self.stride, start + 1)
+            nxt = _first_in(sent_starts, low, end - 1)
+            if nxt is None:
+                nxt = _first_in(word_starts, low, end)
+            start = end if nxt is None else nxt
+
+    # -- gold labels ---------------------------------------------------------------------------
+    def word_tags(
+        self, enc: EncodedText, doc: Document
+    ) -> tuple[list[str], dict[str, tuple[int, int]], Coverage]:
+        """BIO tag per word, the word range of every representable span, and what was lost."""
+        tags = ["O"] * len(enc.words)
+        starts = [w.start for w in enc.words]
+        ranges: dict[str, tuple[int, int]] = {}
+        cov = Coverage(spans=len(doc.spans))
+        for s in doc.sorted_spans():
+            first = bisect.bisect_left(starts, s.start)
+            last = first
+            while last + 1 < len(enc.words) and enc.words[last + 1].end <= s.end:
+                last += 1
+            exact = (
+                first < len(enc.words) and enc.words[first].start == s.start and enc.words[last].end == s.end
+            )
+            if not exact or any(tags[w] != "O" for w in range(first, last + 1)):
+                cov.lost_spans.append((doc.id, s))
+                continue
+            tags[first] = f"B-{s.label}"
+            for w in range(first + 1, last + 1):
+                tags[w] = f"I-{s.label}"
+            ranges[s.id] = (first, last)
+        return tags, ranges, cov
+
+    def training_rows(self, enc: EncodedText, doc: Document) -> tuple[list[dict[str, Any]], Coverage]:
+        """One row per window: input ids, token labels and every schema-allowed (trigger, argument) pair."""
+        if enc.text != doc.text:
+            raise ValueError(f"document {doc.id}: encoded text differs from the document text")
+        tags, ranges, cov = self.word_tags(enc, doc)
+        spans = {s.id: s for s in doc.spans if s.id in ranges}
+        gold: dict[tuple[str, str], str] = {}
+        cov.relations = len(doc.relations)
+        order = {label: i for i, label in enumerate(self.schema.relation_labels)}
+        for r in sorted(doc.relations, key=lambda r: order[r.label]):
+            if r.head not in spans or r.tail not in spans or (r.head, r.tail) in gold:
+                cov.lost_relations.append(
+                    (doc.id, r.head, r.tail, r.label, "span lost or pair labelled twice")
+                )
+                continue
+            gold[(r.head, r.tail)] = r.label
+        placed: set[tuple[str, str]] = set()
+        rows = []
+        offset = len(self.prefix)
+        for k, (ws, we) in enumerate(enc.windows):
+            input_ids = enc.window_input_ids(k, self.prefix, self.suffix)
+            labels = [IGNORE_INDEX] * len(input_ids)
+            for w in range(enc.token_word[ws], len(enc.words)):
+                t = enc.words[w].first_token
+                if t >= we:
+                    break
+                if t >= ws:
+                    labels[offset + t - ws] = self.tag2id[tags[w]]
+            inside = []
+            for sid, (fw, lw) in ranges.items():
+                t0, t1 = enc.span_tokens(fw, lw)
+                if ws <= t0 and t1 <= we:
+                    inside.append((spans[sid], offset + t0 - ws, offset + t1 - ws))
+            pairs, pair_labels = [], []
+            for head, hs, he in inside:
+                if not self.schema.is_trigger(head.label):
+                    continue
+                for tail, ts, te in inside:
+                    if tail.id == head.id or not self.schema.is_candidate_pair(head.label, tail.label):
+                        continue
+                    label = gold.get((head.id, tail.id), NO_RELATION)
+                    if label != NO_RELATION:
+                        placed.add((head.id, tail.id))
+                    pairs.append(
+                        [hs, he, ts, te, self.span_label2id[head.label], self.span_label2id[tail.label]]
+                    )
+                    pair_labels.append(self.relation2id[label])
+            rows.append(
+                {
+                    "input_ids": input_ids,
+                    "labels": labels,
+                    "relation_pairs": pairs,
+                    "relation_labels": pair_labels,
+                    "length": len(input_ids),
+                }
+            )
+        for (h, t), label in gold.items():
+            if (h, t) not in placed:
+                cov.lost_relations.append((doc.id, h, t, label, "the two spans never share a window"))
+        return rows, cov
+
+    # -- decoding ------------------------------------------------------------------------------
+    def word_windows(self, enc: EncodedText) -> list[int]:
+        """For each word, the window whose prediction counts: the one where it is farthest from an edge."""
+        return [enc.best_window(w.first_token, w.first_token + 1) for w in enc.words]  # type: ignore[misc]
+
+    def decode(
+        self, enc: EncodedText, tag_ids: Sequence[int], scores: Sequence[float] | None = None
+    ) -> list[DecodedSpan]:
+        """Word-level BIO tags → spans with original offsets (an ``I-`` without its ``B-`` opens a span)."""
+        spans: list[DecodedSpan] = []
+        cur: list[Any] | None = None  # [label, first_word, last_word, score_sum]
+
+        def close() -> None:
+            if cur is not None:
+                label, fw, lw, total = cur
+                start, end = enc.words[fw].start, enc.words[lw].end
+                spans.append(DecodedSpan(start, end, label, total / (lw - fw + 1), fw, lw))
+
+        for w, tag_id in enumerate(tag_ids):
+            tag = self.tags[tag_id]
+            score = float(scores[w]) if scores is not None else 1.0
+            if tag == "O":
+                close()
+                cur = None
+                continue
+            bio, label = tag.split("-", 1)
+            if bio == "B" or cur is None or cur[0] != label:
+                close()
+                cur = [label, w, w, score]
+            else:
+                cur[2], cur[3] = w, cur[3] + score
+        close()
+        return spans
+
+    def to_spans(self, enc: EncodedText, decoded: Sequence[DecodedSpan], prefix: str = "p") -> list[Span]:
+        return [
+            Span(f"{prefix}{i + 1}", d.start, d.end, d.label, enc.text[d.start : d.end], d.score)
+            for i, d in enumerate(decoded)
+        ]
+
+
+def _last_in(sorted_values: list[int], low: int, high: int) -> int | None:
+    """Largest value in ``[low, high]``, or None."""
+    i = bisect.bisect_right(sorted_values, high) - 1
+    return sorted_values[i] if i >= 0 and sorted_values[i] >= low else None
+
+
+def _first_in(sorted_values: list[int], low: int, high: int) -> int | None:
+    """Smallest value in ``[low, high]``, or None."""
+    i = bisect.bisect_left(sorted_values, low)
+    return sorted_values[i] if i < len(sorted_values) and sorted_values[i] <= high else None
+
+
+def collate(rows: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Dynamic padding to the longest window in the batch; relation pairs get their row index prepended."""
+    import torch
+
+    width = max(len(r["input_ids"]) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    pairs: list[list[int]] = []
+    pair_labels: list[int] = []
+    for b, r in enumerate(rows):
+        n = len(r["input_ids"])
+        input_ids[b, :n] = torch.as_tensor(r["input_ids"])
+        attention_mask[b, :n] = 1
+        if "labels" in r:
+            labels[b, :n] = torch.as_tensor(r["labels"])
+        pairs += [[b, *p] for p in r.get("relation_pairs", [])]
+        pair_labels += list(r.get("relation_labels", []))
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": labels,
+        "relation_pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 7),
+        "relation_labels": torch.tensor(pair_labels, dtype=torch.long),
+    }
+    return batch

@@ -1,0 +1,325 @@
+"""The joint model: one encoder pass feeds a BIO tagger for entities+triggers and a relation head.
+
+:class:`JointModel` wraps any BERT-family encoder loaded with ``AutoModel`` and follows the
+transformers contract: ``save_pretrained``/``from_pretrained`` with safetensors, a config.json
+carrying the BIO label maps, the relation labels and the whole schema (so a saved model keeps
+working if :data:`ie.schema.SCHEMA` later changes), and no remote code: the config and model are
+registered with ``AutoConfig``/``AutoModel`` when this module is imported.
+
+The relation head scores candidate (trigger, argument) pairs. A pair is represented by the first,
+last and mean hidden states of both spans, the mean of the tokens between them, both span labels
+and their bucketed signed distance; relation labels the schema forbids for the pair's label types
+are masked out, so the head can never emit an invalid relation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from ie.features import IGNORE_INDEX, NO_RELATION
+from ie.schema import SCHEMA, Schema
+
+MODEL_TYPE = "ie-joint"
+
+
+class JointModelConfig(PretrainedConfig):
+    """Encoder config + schema + head sizes. ``id2label``/``label2id`` are the BIO tags of the tagger."""
+
+    model_type = MODEL_TYPE
+
+    def __init__(
+        self,
+        encoder_config: PretrainedConfig | dict[str, Any] | None = None,
+        schema: dict[str, Any] | None = None,
+        relation_labels: list[str] | None = None,
+        label_embedding_dim: int = 32,
+        distance_embedding_dim: int = 32,
+        distance_buckets: int = 10,
+        relation_hidden_size: int = 512,
+        classifier_dropout: float = 0.1,
+        relation_loss_weight: float = 1.0,
+        window_length: int = 512,
+        window_stride: int = 128,
+        normalizer: str = "arabert-v02",
+        **kwargs: Any,
+    ):
+        if encoder_config is None:
+            encoder_config = {"model_type": "bert"}
+        if isinstance(encoder_config, Mapping):
+            fields = dict(encoder_config)
+            encoder_config = AutoConfig.for_model(fields.pop("model_type", "bert"), **fields)
+        self.encoder_config = encoder_config
+        schema_obj = Schema.from_dict(schema) if schema is not None else SCHEMA
+        self.schema = schema_obj.to_dict()
+        tags = list(schema_obj.bio_labels)
+        id2label = kwargs.pop("id2label", None) or dict(enumerate(tags))
+        if [id2label[k] for k in sorted(id2label, key=int)] != tags:
+            raise ValueError("id2label does not match the BIO tags of the schema stored in this config")
+        kwargs["id2label"] = {int(k): v for k, v in id2label.items()}
+        kwargs["label2id"] = {v: int(k) for k, v in id2label.items()}
+        self.span_labels = list(schema_obj.span_labels)
+        self.relation_labels = list(relation_labels or (NO_RELATION, *schema_obj.relation_labels))
+        if self.relation_labels[0] != NO_RELATION or self.relation_labels[1:] != list(
+            schema_obj.relation_labels
+        ):
+            raise ValueError(
+                f"relation_labels must be {NO_RELATION!r} followed by the schema's relation labels"
+            )
+        self.label_embedding_dim = label_embedding_dim
+        self.distance_embedding_dim = distance_embedding_dim
+        self.distance_buckets = distance_buckets
+        self.relation_hidden_size = relation_hidden_size
+        self.classifier_dropout = classifier_dropout
+        self.relation_loss_weight = relation_loss_weight
+        self.window_length = window_length
+        self.window_stride = window_stride
+        self.normalizer = normalizer
+        self.initializer_range = getattr(encoder_config, "initializer_range", 0.02)
+        super().__init__(**kwargs)
+
+    @property
+    def schema_obj(self) -> Schema:
+        return Schema.from_dict(self.schema)
+
+
+@dataclass
+class JointModelOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    token_loss: torch.Tensor | None = None
+    relation_loss: torch.Tensor | None = None
+    token_logits: torch.Tensor | None = None
+    relation_logits: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+
+
+def _without_pooler(factory: Any, *args: Any, **kwargs: Any) -> PreTrainedModel:
+    """Build/load the encoder without its pooler: unused parameters would break DDP."""
+    try:
+        model = factory(*args, add_pooling_layer=False, **kwargs)
+    except TypeError:  # encoders without a pooler argument (DistilBERT, ELECTRA, ...)
+        model = factory(*args, **kwargs)
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    return model
+
+
+class JointModel(PreTrainedModel):
+    config_class = JointModelConfig
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+
+    def __init__(self, config: JointModelConfig):
+        super().__init__(config)
+        self.backbone = _without_pooler(AutoModel.from_config, config.encoder_config)
+        hidden = config.encoder_config.hidden_size
+        n_span, n_rel = len(config.span_labels), len(config.relation_labels)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.token_classifier = nn.Linear(hidden, config.num_labels)
+        self.span_label_embedding = nn.Embedding(n_span, config.label_embedding_dim)
+        self.distance_embedding = nn.Embedding(2 * config.distance_buckets + 1, config.distance_embedding_dim)
+        pair_dim = 7 * hidden + 2 * config.label_embedding_dim + config.distance_embedding_dim
+        self.relation_classifier = nn.Sequential(
+            nn.Linear(pair_dim, config.relation_hidden_size),
+            nn.GELU(),
+            nn.Dropout(config.classifier_dropout),
+            nn.Linear(config.relation_hidden_size, n_rel),
+        )
+        schema = config.schema_obj
+        allowed = [
+            [
+                [True] + [schema.allows(r, h, t) for r in config.relation_labels[1:]]
+                for t in config.span_labels
+            ]
+            for h in config.span_labels
+        ]
+        self._allowed_table = allowed
+        self._allowed: dict[torch.device, torch.Tensor] = {}
+        self.post_init()
+
+    @classmethod
+    def from_encoder(
+        cls, name_or_path: str | os.PathLike[str], schema: Schema = SCHEMA, **config_kwargs: Any
+    ) -> JointModel:
+        """Fresh heads over a pre-trained encoder: a hub id or a local dir, through the same
+        ``AutoModel.from_pretrained`` call."""
+        encoder = _without_pooler(AutoModel.from_pretrained, str(name_or_path))
+        config = JointModelConfig(encoder_config=encoder.config, schema=schema.to_dict(), **config_kwargs)
+        model = cls(config)
+        model.backbone = encoder
+        return model
+
+    # -- pieces, used separately at inference ------------------------------------------------
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.token_classifier(self.dropout(hidden))
+
+    def relation_logits(self, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Logits ``[P, relation labels]`` for pairs ``[P, 7]`` = (row, head start, head end, tail start,
+        tail end, head label id, tail label id); token ends are exclusive. Forbidden labels get -inf-ish."""
+        row, hs, he, ts, te, hl, tl = pairs.unbind(-1)
+        # Prefix sums give every span mean in O(1); float32 so long windows stay exact under bf16.
+        sums = F.pad(hidden.float().cumsum(dim=1), (0, 0, 1, 0))
+
+        def mean(start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+            return (sums[row, end] - sums[row, start]) / (end - start).clamp(min=1).unsqueeze(-1)
+
+        low, high = torch.minimum(he, te), torch.maximum(hs, ts)
+        between = torch.where((high > low).unsqueeze(-1), mean(low, high.clamp(min=0)), 0.0)
+        distance = ts - hs
+        bucket = torch.log2(distance.abs().clamp(min=1).float()).floor().long() + 1
+        bucket = torch.where(distance == 0, 0, bucket.clamp(max=self.config.distance_buckets))
+        features = torch.cat(
+            [
+                hidden[row, hs].float(),
+                hidden[row, he - 1].float(),
+                mean(hs, he),
+                hidden[row, ts].float(),
+                hidden[row, te - 1].float(),
+                mean(ts, te),
+                between,
+                self.span_label_embedding(hl).float(),
+                self.span_label_embedding(tl).float(),
+                self.distance_embedding(torch.sign(distance) * bucket + self.config.distance_buckets).float(),
+            ],
+            dim=-1,
+        ).to(hidden.dtype)
+        logits = self.relation_classifier(self.dropout(features))
+        allowed = self._allowed.get(logits.device)
+        if allowed is None:
+            allowed = self._allowed[logits.device] = torch.tensor(self._allowed_table, device=logits.device)
+        return logits.masked_fill(~allowed[hl, tl], torch.finfo(logits.dtype).min)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        relation_pairs: torch.Tensor | None = None,
+        relation_labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> JointModelOutput:
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        token_logits = self.token_logits(hidden)
+        has_pairs = relation_pairs is not None and relation_pairs.numel() > 0
+        relation_logits = self.relation_logits(hidden, relation_pairs) if has_pairs else None
+        loss = token_loss = relation_loss = None
+        if labels is not None:
+            if (labels != IGNORE_INDEX).any():
+                token_loss = F.cross_entropy(
+                    token_logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+                )
+            else:
+                token_loss = token_logits.sum() * 0.0
+            if has_pairs and relation_labels is not None:
+                relation_loss = F.cross_entropy(relation_logits.float(), relation_labels)
+            else:
+                # Touch the head so data-parallel training sees a gradient for every parameter.
+                relation_loss = sum(p.sum() for p in self.relation_classifier.parameters()) * 0.0
+                relation_loss = relation_loss + self.span_label_embedding.weight.sum() * 0.0
+                relation_loss = relation_loss + self.distance_embedding.weight.sum() * 0.0
+            loss = token_loss + self.config.relation_loss_weight * relation_loss
+        return JointModelOutput(
+            loss=loss,
+            token_loss=token_loss,
+            relation_loss=relation_loss,
+            token_logits=token_logits,
+            relation_logits=relation_logits,
+            last_hidden_state=hidden,
+        )
+
+
+def _table(rows: Mapping[str, Any]) -> str:
+    lines = ["| key | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows.items()]
+    return "\n".join(lines)
+
+
+def model_card(
+    config: JointModelConfig,
+    training: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> str:
+    """The README.md written beside the weights: what it was trained on, how, and how well it did."""
+    schema = config.schema_obj
+    base = getattr(config.encoder_config, "_name_or_path", "") or config.encoder_config.model_type
+    enc = config.encoder_config
+    front = [
+        "---",
+        "language: ar",
+        "library_name: transformers",
+        "license: apache-2.0",
+        "pipeline_tag: token-classification",
+        "tags: [arabic, named-entity-recognition, relation-extraction, event-extraction, ie-joint]",
+    ]
+    if base and not os.path.isdir(str(base)) and "/" in str(base):
+        front.append(f"base_model: {base}")
+    front.append("---")
+    sections = [
+        "\n".join(front),
+        "# Joint entity, trigger and relation model for Arabic conflict news",
+        "Extracts entities and event triggers (IOB2 tagging over the first sub-token of each word) and the "
+        "relations between a trigger and its arguments, from one encoder pass. Offsets refer to the original "
+        "article text: the text is normalized AraBERT-v02 style for the encoder and mapped back.",
+        "## Usage\n\n```python\nfrom ie.prediction import Predictor\n\n"
+        'predictor = Predictor.from_pretrained("path/to/this/folder")\n'
+        "docs = predictor.predict([article_text])\n"
+        "for span in docs[0].spans:\n    print(span.label, span.text, span.score)\n```\n\n"
+        "The folder also loads with `transformers.AutoModel.from_pretrained` once `ie.modeling` is imported "
+        "(no `trust_remote_code`).",
+        "## Labels\n\n"
+        f"- entities: {', '.join(schema.entity_types)}\n"
+        f"- triggers: {', '.join(schema.trigger_types)}\n"
+        f"- relations (trigger → argument): {', '.join(schema.relation_labels)}",
+        "## Encoder\n\n"
+        + _table(
+            {
+                "base": base,
+                "model_type": enc.model_type,
+                "hidden_size": enc.hidden_size,
+                "layers": getattr(enc, "num_hidden_layers", "?"),
+                "vocab_size": getattr(enc, "vocab_size", "?"),
+                "window (tokens)": config.window_length,
+                "window stride (tokens)": config.window_stride,
+            }
+        ),
+    ]
+    if training:
+        sections.append("## Training\n\n" + _table(training))
+    if metrics:
+        sections.append(
+            "## Evaluation\n\nExact-match micro P/R/F1 on the evaluation split named under Training "
+            "(a span counts when label, start and end all match; a relation when both spans and the label "
+            "match).\n\n" + _table(metrics)
+        )
+    else:
+        sections.append("## Evaluation\n\nNo evaluation figures were recorded for this model.")
+    sections.append(
+        "## Limitations\n\nTrained on a small set of annotated news articles about strikes in Syria; "
+        "expect lower accuracy on other regions, genres and spelling conventions."
+    )
+    return "\n\n".join(sections) + "\n"
+
+
+AutoConfig.register(MODEL_TYPE, JointModelConfig, exist_ok=True)
+AutoModel.register(JointModelConfig, JointModel, exist_ok=True)

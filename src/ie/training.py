@@ -1,0 +1,775 @@
+"""Fine-tuning the joint model with ``accelerate``: one code path for one CPU and for many GPUs.
+
+``python train.py --config configs/cpu-tiny.yaml --output_dir DIR`` and the same line under
+``accelerate launch`` run :func:`train`. The config is a dataclass read from YAML, any field
+overridable on the command line. Checkpoints (model, optimizer, scheduler, RNG states, trainer
+state with the dataloader position) are written with ``accelerator.save_state`` into a temp dir
+renamed into place, so ``--resume_from_checkpoint latest`` after a kill continues to the same result
+as an uninterrupted run. The best epoch (by ``metric_for_best_model`` on the eval split) becomes the
+final model in ``output_dir``, with its tokenizer and a model card.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
+
+from ie.document import Document
+from ie.features import FEATURES_VERSION, Coverage, Featurizer, collate
+from ie.fileio import atomic_write_json, atomic_write_text
+from ie.modeling import JointModel, JointModelConfig, model_card
+from ie.schema import SCHEMA
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+_STEP_PREFIX = "step-"
+_BEST_PREFIX = "best-step-"
+METRICS = ("entity_f1", "trigger_f1", "span_f1", "relation_f1", "combined_f1")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; YAML keys are these field names."""
+
+    output_dir: str = field(default="", metadata={"help": "Where the final model, checkpoints and card go."})
+    # -- encoder ---------------------------------------------------------------------------
+    model_name_or_path: str = field(
+        default="aubmindlab/bert-base-arabertv02",
+        metadata={
+            "help": "Hub id or local dir of a BERT-family encoder (ignored with encoder_from_scratch)."
+        },
+    )
+    encoder_from_scratch: bool = field(
+        default=False,
+        metadata={"help": "Build a random-init BERT + WordPiece tokenizer from the training texts (CPU/CI)."},
+    )
+    scratch_vocab_size: int = 6000
+    scratch_hidden_size: int = 256
+    scratch_num_layers: int = 4
+    scratch_num_heads: int = 4
+    scratch_intermediate_size: int = 1024
+    # -- data ------------------------------------------------------------------------------
+    train_data: list[str] = field(
+        default_factory=lambda: ["data/annotations/*.json"],
+        metadata={"help": "Label Studio JSON exports (globs allowed)."},
+    )
+    eval_data: list[str] | None = field(
+        default=None,
+        metadata={"help": "Held-out exports; their articles are removed from the training set."},
+    )
+    eval_ratio: float = field(
+        default=0.0,
+        metadata={"help": "Without eval_data: hold out this fraction of articles (0 = evaluate on train)."},
+    )
+    window_length: int = field(default=512, metadata={"help": "Tokens per window, special tokens included."})
+    window_stride: int = field(
+        default=128, metadata={"help": "Overlap between consecutive windows (tokens)."}
+    )
+    # -- optimisation ----------------------------------------------------------------------
+    num_train_epochs: int = 3
+    max_steps: int = field(
+        default=-1, metadata={"help": "Optimizer steps; overrides num_train_epochs if > 0."}
+    )
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    head_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the new heads (default: learning_rate)."}
+    )
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lr_scheduler_type: str = "linear"
+    max_grad_norm: float = 1.0
+    classifier_dropout: float = 0.1
+    relation_hidden_size: int = 512
+    relation_loss_weight: float = 1.0
+    mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16."})
+    seed: int = 42
+    # -- evaluation, checkpoints, logging --------------------------------------------------
+    metric_for_best_model: str = field(
+        default="combined_f1", metadata={"help": f"One of {', '.join(METRICS)}."}
+    )
+    save_steps: int = field(
+        default=0, metadata={"help": "Also checkpoint every N optimizer steps (0: epochs only)."}
+    )
+    save_total_limit: int = field(default=2, metadata={"help": "Step checkpoints kept (the newest)."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint dir, or 'latest' in output_dir/checkpoints."}
+    )
+    report_to: list[str] = field(
+        default_factory=list, metadata={"help": "accelerate trackers: tensorboard, wandb, mlflow, ..."}
+    )
+    project_name: str = "ie-joint"
+    logging_steps: int = 10
+    cache_dir: str | None = field(
+        default=None, metadata={"help": "Feature and scratch-encoder cache (default: output_dir/cache)."}
+    )
+    dataloader_num_workers: int = 0
+    stop_after_steps: int = field(
+        default=-1, metadata={"help": "Testing aid: SIGKILL this process after N optimizer steps."}
+    )
+
+    def validate(self) -> None:
+        problems = []
+        if not self.output_dir:
+            problems.append("output_dir is required")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            problems.append(f"mixed_precision must be no, fp16 or bf16, not {self.mixed_precision!r}")
+        if self.metric_for_best_model not in METRICS:
+            problems.append(f"metric_for_best_model must be one of {', '.join(METRICS)}")
+        if not 0.0 <= self.eval_ratio < 1.0:
+            problems.append("eval_ratio must be in [0, 1)")
+        if self.num_train_epochs < 1 and self.max_steps <= 0:
+            problems.append("num_train_epochs must be >= 1 (or set max_steps)")
+        for name in (
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] | None = None) -> TrainConfig:
+    """YAML file → :class:`TrainConfig`, then ``--field value`` overrides (HfArgumentParser)."""
+    import yaml
+    from transformers import HfArgumentParser
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ValueError(f"{path}: config file not found") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: a config must be a YAML mapping of field: value")
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}")
+    parser = HfArgumentParser(TrainConfig)
+    # YAML values become argparse defaults: strings get converted by each field's type, like CLI values.
+    parser.set_defaults(**{k: (str(v) if isinstance(v, float) else v) for k, v in values.items()})
+    (cfg,) = parser.parse_args_into_dataclasses(args=list(overrides or []))
+    cfg.validate()
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+
+def _expand(patterns: Sequence[str]) -> list[Path]:
+    paths: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise ValueError(f"{pattern}: no data file matches")
+        paths += [Path(m) for m in matches]
+    return paths
+
+
+def load_split(cfg: TrainConfig) -> tuple[list[Document], list[Document], str]:
+    """Train and eval documents as the config asks, and a one-line description of the split."""
+    from ie.labelstudio import load_documents
+
+    train_paths = _expand(cfg.train_data)
+    docs = [d for p in train_paths for d in load_documents(p)]
+    if cfg.eval_data:
+        eval_paths = _expand(cfg.eval_data)
+        eval_docs = [d for p in eval_paths for d in load_documents(p)]
+        held = {d.text for d in eval_docs}
+        train_docs = [d for d in docs if d.text not in held]
+        split = f"train: {', '.join(map(str, train_paths))} minus held-out {', '.join(map(str, eval_paths))}"
+    elif cfg.eval_ratio > 0:
+        ranked = sorted(docs, key=lambda d: hashlib.sha256(f"{cfg.seed}:{d.text}".encode()).hexdigest())
+        n_eval = max(1, round(len(docs) * cfg.eval_ratio))
+        eval_docs, train_docs = ranked[:n_eval], ranked[n_eval:]
+        split = (
+            f"{len(train_docs)} train / {n_eval} held-out articles (ratio {cfg.eval_ratio}, seed {cfg.seed})"
+        )
+    else:
+        train_docs = eval_docs = docs
+        split = "all articles for training; evaluated on the same articles (a fit check, not generalisation)"
+    if not train_docs:
+        raise ValueError("no training documents left after the split")
+    return train_docs, eval_docs, split
+
+
+def _docs_fingerprint(docs: Sequence[Document]) -> str:
+    h = hashlib.sha256()
+    for d in docs:
+        payload = [
+            d.id,
+            d.text,
+            [(s.id, s.start, s.end, s.label) for s in d.sorted_spans()],
+            sorted((r.head, r.tail, r.label) for r in d.relations),
+        ]
+        h.update(json.dumps(payload, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def _tokenizer_fingerprint(tokenizer: Any) -> str:
+    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+
+
+def build_dataset(featurizer: Featurizer, docs: Sequence[Document], cache_dir: str | os.PathLike[str]):
+    """Training rows as a ``datasets.Dataset``, cached on disk under a key of tokenizer, windows,
+    schema and document contents: a second run (or a resume) reads it back instead of re-tokenizing."""
+    from datasets import Dataset, Features, List, Value, load_from_disk
+
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                FEATURES_VERSION,
+                _tokenizer_fingerprint(featurizer.tokenizer),
+                featurizer.max_length,
+                featurizer.stride,
+                featurizer.schema.to_dict(),
+                _docs_fingerprint(docs),
+            ]
+        ).encode()
+    ).hexdigest()[:20]
+    path = Path(cache_dir) / f"features-{key}"
+    if (path / "coverage.json").is_file():
+        cov = Coverage(**json.loads((path / "coverage.json").read_text()))
+        return load_from_disk(str(path / "dataset")), cov
+
+    cov = Coverage()
+    rows: list[dict[str, Any]] = []
+    for enc, doc in zip(featurizer.encode([d.text for d in docs], [d.id for d in docs]), docs, strict=True):
+        doc_rows, doc_cov = featurizer.training_rows(enc, doc)
+        rows += doc_rows
+        cov.add(doc_cov)
+    features = Features(
+        {
+            "input_ids": List(Value("int32")),
+            "labels": List(Value("int32")),
+            "relation_pairs": List(List(Value("int32"))),
+            "relation_labels": List(Value("int32")),
+            "length": Value("int32"),
+        }
+    )
+    ds = Dataset.from_list(rows, features=features)
+    tmp = path.parent / f".tmp-{path.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.save_to_disk(str(tmp / "dataset"))
+    lost_spans = [
+        (d, {"id": s.id, "start": s.start, "end": s.end, "label": s.label, "text": s.text})
+        for d, s in cov.lost_spans
+    ]
+    atomic_write_json(
+        tmp / "coverage.json",
+        {
+            "spans": cov.spans,
+            "relations": cov.relations,
+            "lost_spans": lost_spans,
+            "lost_relations": cov.lost_relations,
+        },
+    )
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another process built it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_from_disk(str(path / "dataset")), cov
+
+
+class LengthGroupedBatchSampler(BatchSampler):
+    """Batches of similar length (less padding), in an order fixed by ``(seed, epoch)`` alone, so a
+    resumed run sees exactly the batches the interrupted one would have."""
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, group: int = 50
+    ):
+        super().__init__(SequentialSampler(range(len(lengths))), batch_size, drop_last=False)
+        self.lengths = list(lengths)
+        self.seed = seed
+        self.shuffle = shuffle
+        self.group = group
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n, bs = len(self.lengths), self.batch_size
+        if not self.shuffle:
+            order = sorted(range(n), key=lambda i: -self.lengths[i])
+            yield from (order[i : i + bs] for i in range(0, n, bs))
+            return
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+        batches = []
+        for m in range(0, n, bs * self.group):
+            mega = sorted(perm[m : m + bs * self.group], key=lambda i: -self.lengths[i])
+            batches += [mega[i : i + bs] for i in range(0, len(mega), bs)]
+        for j in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def exact_match_scores(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, float]:
+    """Micro P/R/F1 on exact spans (label, start, end) per kind, and on exact relations (both spans
+    exact, label right). The full report with seqeval lives in the evaluation module."""
+    counts: dict[str, list[int]] = {k: [0, 0, 0] for k in ("entity", "trigger", "span", "relation")}
+    for g, p in zip(gold, pred, strict=True):
+        gs = {(s.start, s.end, s.label) for s in g.spans}
+        ps = {(s.start, s.end, s.label) for s in p.spans}
+        for kind in ("entity", "trigger"):
+            gk = {s for s in gs if SCHEMA.kind(s[2]) == kind}
+            pk = {s for s in ps if SCHEMA.kind(s[2]) == kind}
+            counts[kind] = [
+                a + b for a, b in zip(counts[kind], (len(gk & pk), len(pk), len(gk)), strict=True)
+            ]
+        counts["span"] = [
+            a + b for a, b in zip(counts["span"], (len(gs & ps), len(ps), len(gs)), strict=True)
+        ]
+        gsp, psp = g.spans_by_id, p.spans_by_id
+
+        def key(spans: dict, r: Any) -> tuple:
+            h, t = spans[r.head], spans[r.tail]
+            return (h.start, h.end, h.label, t.start, t.end, t.label, r.label)
+
+        gr = {key(gsp, r) for r in g.relations}
+        pr = {key(psp, r) for r in p.relations}
+        counts["relation"] = [
+            a + b for a, b in zip(counts["relation"], (len(gr & pr), len(pr), len(gr)), strict=True)
+        ]
+    out: dict[str, float] = {}
+    for kind, (tp, n_pred, n_gold) in counts.items():
+        out[f"{kind}_precision"], out[f"{kind}_recall"], out[f"{kind}_f1"] = _prf(tp, n_pred, n_gold)
+    out["combined_f1"] = (out["span_f1"] + out["relation_f1"]) / 2
+    return out
+
+
+def evaluate_model(
+    accelerator: Any, model: JointModel, tokenizer: Any, docs: Sequence[Document], batch_size: int
+) -> dict[str, float]:
+    """Predict the eval documents (split across processes) and score them on every process alike."""
+    from accelerate.utils import gather_object
+
+    from ie.prediction import Predictor
+
+    predictor = Predictor(model, tokenizer, accelerator.device)
+    indices = list(range(len(docs)))
+    with accelerator.split_between_processes(indices) as mine:
+        with accelerator.autocast():
+            preds = predictor.predict([docs[i].text for i in mine], [docs[i].id for i in mine], batch_size)
+        local = list(zip(mine, preds, strict=True))
+    gathered = gather_object(local) if accelerator.num_processes > 1 else local
+    by_index = dict(gathered)
+    return exact_match_scores(docs, [by_index[i] for i in indices])
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainerState:
+    """Saved with every checkpoint (registered with the accelerator): where training is."""
+
+    epoch: int = 0
+    batches_in_epoch: int = 0
+    global_step: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    tokenizer_sha256: str = ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
+def _step_dirs(root: Path, prefix: str) -> list[Path]:
+    dirs = [p for p in root.glob(f"{prefix}*") if p.is_dir() and p.name[len(prefix) :].isdigit()]
+    return sorted(dirs, key=lambda p: int(p.name[len(prefix) :]))
+
+
+def resolve_checkpoint(cfg: TrainConfig) -> Path | None:
+    if not cfg.resume_from_checkpoint:
+        return None
+    if cfg.resume_from_checkpoint == "latest":
+        found = _step_dirs(Path(cfg.output_dir) / CHECKPOINTS, _STEP_PREFIX)
+        if not found:
+            logger.warning("no checkpoint in %s: starting from scratch", Path(cfg.output_dir) / CHECKPOINTS)
+            return None
+        return found[-1]
+    path = Path(cfg.resume_from_checkpoint)
+    if not (path / "trainer_state.json").is_file():
+        raise ValueError(f"{path}: not a checkpoint written by ie.training (no trainer_state.json)")
+    return path
+
+
+def _replace_dir(accelerator: Any, tmp: Path, final: Path) -> None:
+    """Atomic publish of a fully written folder (the main process renames, everyone waits)."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    accelerator.wait_for_everyone()
+
+
+def save_checkpoint(accelerator: Any, cfg: TrainConfig, state: TrainerState) -> Path:
+    root = Path(cfg.output_dir) / CHECKPOINTS
+    final = root / f"{_STEP_PREFIX}{state.global_step:07d}"
+    tmp = root / f".tmp-{final.name}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp), safe_serialization=True)
+    if accelerator.is_main_process:
+        atomic_write_json(tmp / "trainer_state.json", state.state_dict())
+        atomic_write_json(tmp / "train_config.json", asdict(cfg))
+    _replace_dir(accelerator, tmp, final)
+    if accelerator.is_main_process and cfg.save_total_limit > 0:
+        for old in _step_dirs(root, _STEP_PREFIX)[: -cfg.save_total_limit]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _save_best(accelerator: Any, cfg: TrainConfig, model: Any, state: TrainerState, metrics: dict) -> None:
+    root = Path(cfg.output_dir) / CHECKPOINTS
+    final = root / f"{_BEST_PREFIX}{state.global_step:07d}"
+    tmp = root / f".tmp-{final.name}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        atomic_write_json(tmp / "eval_metrics.json", metrics)
+    _replace_dir(accelerator, tmp, final)
+    if accelerator.is_main_process:
+        for old in _step_dirs(root, _BEST_PREFIX):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------
+
+
+def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path) -> str:
+    if not cfg.encoder_from_scratch:
+        return cfg.model_name_or_path
+    from ie.encoder import EncoderSpec, build_encoder
+
+    spec = EncoderSpec(
+        vocab_size=cfg.scratch_vocab_size,
+        hidden_size=cfg.scratch_hidden_size,
+        num_hidden_layers=cfg.scratch_num_layers,
+        num_attention_heads=cfg.scratch_num_heads,
+        intermediate_size=cfg.scratch_intermediate_size,
+        max_position_embeddings=max(512, cfg.window_length),
+        seed=cfg.seed,
+    )
+    texts = sorted({d.text for d in docs})
+    key = hashlib.sha256(json.dumps([asdict(spec), texts], ensure_ascii=False).encode()).hexdigest()[:16]
+    return str(build_encoder(texts, cache_dir / f"encoder-{key}", spec))
+
+
+def _optimizer(model: JointModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    head_lr = cfg.head_learning_rate or cfg.learning_rate
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        no_decay = p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((name.startswith("backbone."), no_decay), []).append(p)
+    params = [
+        {
+            "params": ps,
+            "lr": cfg.learning_rate if backbone else head_lr,
+            "weight_decay": 0.0 if no_decay else cfg.weight_decay,
+        }
+        for (backbone, no_decay), ps in sorted(groups.items())
+    ]
+    return torch.optim.AdamW(params, lr=cfg.learning_rate)
+
+
+def _forget_previous_run() -> None:
+    """Let :func:`train` run again in the same process with other settings (cross-validation folds,
+    tests, notebooks): accelerate keeps its state in process-wide singletons; the process group stays."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+
+
+def _kill_self() -> None:
+    """What ``stop_after_steps`` does: die like a preempted job, with no cleanup at all."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train(
+    cfg: TrainConfig, train_docs: list[Document] | None = None, eval_docs: list[Document] | None = None
+) -> Path:
+    """Train, evaluate every epoch, keep the best epoch; returns ``output_dir`` holding the final model."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer, get_scheduler
+
+    cfg.validate()
+    started = time.time()
+    out = Path(cfg.output_dir)
+    if train_docs is None:
+        train_docs, loaded_eval, split = load_split(cfg)
+        eval_docs = eval_docs if eval_docs is not None else loaded_eval
+    else:
+        split = "documents passed to ie.training.train()"
+        if eval_docs is None:
+            eval_docs = train_docs
+            split += "; evaluated on the training documents"
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
+
+    _forget_previous_run()
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        log_with=[t for t in cfg.report_to if t != "none"] or None,
+        project_dir=str(out),
+    )
+    main = accelerator.is_main_process
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed)
+
+    with accelerator.main_process_first():
+        encoder_path = _resolve_encoder(cfg, train_docs, cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    featurizer = Featurizer(tokenizer, SCHEMA, cfg.window_length, cfg.window_stride)
+    with accelerator.main_process_first():
+        dataset, coverage = build_dataset(featurizer, train_docs, cache_dir)
+    logger.info(
+        "features: %d windows from %d articles; %s", len(dataset), len(train_docs), coverage.summary()
+    )
+    for doc_id, span in coverage.lost_spans[:20]:
+        logger.warning("span not representable (boundary inside a word): %s %s", doc_id, span)
+
+    set_seed(cfg.seed)  # heads initialised the same whatever ran before
+    model = JointModel.from_encoder(
+        encoder_path,
+        schema=SCHEMA,
+        window_length=cfg.window_length,
+        window_stride=cfg.window_stride,
+        classifier_dropout=cfg.classifier_dropout,
+        relation_hidden_size=cfg.relation_hidden_size,
+        relation_loss_weight=cfg.relation_loss_weight,
+    )
+    sampler = LengthGroupedBatchSampler(dataset["length"], cfg.per_device_train_batch_size, cfg.seed)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=partial(collate, pad_token_id=tokenizer.pad_token_id or 0),
+        num_workers=cfg.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),  # never draws from the global RNG
+    )
+    optimizer = _optimizer(model, cfg)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps_per_epoch = math.ceil(len(loader) / cfg.gradient_accumulation_steps)
+    total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.num_train_epochs
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    scheduler = get_scheduler(
+        cfg.lr_scheduler_type,
+        optimizer,
+        # The prepared scheduler steps once per process per optimizer step.
+        num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps) * accelerator.num_processes,
+        num_training_steps=total_steps * accelerator.num_processes,
+    )
+    scheduler = accelerator.prepare(scheduler)
+    state = TrainerState()
+    accelerator.register_for_checkpointing(state)
+
+    state.tokenizer_sha256 = _tokenizer_fingerprint(tokenizer)
+    checkpoint = resolve_checkpoint(cfg)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        if state.tokenizer_sha256 != _tokenizer_fingerprint(tokenizer):
+            raise ValueError(
+                f"{checkpoint}: was trained with another tokenizer than {encoder_path} provides now (a "
+                "from-scratch encoder rebuilt after its cache was deleted?); resuming would scramble tokens"
+            )
+        logger.info("resumed from %s at epoch %d, step %d", checkpoint, state.epoch, state.global_step)
+
+    if cfg.report_to and cfg.report_to != ["none"]:
+        flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(cfg).items()}
+        accelerator.init_trackers(cfg.project_name, config=flat)
+    progress = tqdm(
+        total=total_steps,
+        initial=state.global_step,
+        desc="training",
+        disable=not accelerator.is_local_main_process,
+    )
+    running: list[float] = []
+    done = state.global_step >= total_steps
+    for epoch in range(state.epoch, epochs):
+        if done:
+            break
+        sampler.set_epoch(epoch)
+        skip = state.batches_in_epoch
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        # accelerate re-sets the sampler's epoch from the loader's own counter when iteration starts;
+        # a fresh (resumed) loader counts from 0, so give it the real epoch.
+        epoch_loader.set_epoch(epoch)
+        model.train()
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                output = model(**batch)
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_in_epoch += 1
+            running.append(float(output.loss.detach()))
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % cfg.logging_steps == 0:
+                accelerator.log(
+                    {"train/loss": sum(running) / len(running), "train/lr": scheduler.get_last_lr()[0]},
+                    step=state.global_step,
+                )
+                progress.set_postfix(loss=f"{sum(running) / len(running):.4f}")
+                running = []
+            done = state.global_step >= total_steps
+            if cfg.save_steps > 0 and state.global_step % cfg.save_steps == 0 and not done:
+                save_checkpoint(accelerator, cfg, state)
+            if state.global_step == cfg.stop_after_steps:
+                _kill_self()
+            if done:
+                break
+
+        metrics = evaluate_model(
+            accelerator, accelerator.unwrap_model(model), tokenizer, eval_docs, cfg.per_device_eval_batch_size
+        )
+        score = metrics[cfg.metric_for_best_model]
+        state.history.append({"epoch": epoch + 1, "step": state.global_step, **metrics})
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.global_step)
+        logger.info(
+            "epoch %d step %d: %s",
+            epoch + 1,
+            state.global_step,
+            ", ".join(f"{k}={metrics[k]:.4f}" for k in METRICS),
+        )
+        if state.best_metric is None or score > state.best_metric:
+            state.best_metric, state.best_step = score, state.global_step
+            _save_best(accelerator, cfg, model, state, metrics)
+        state.epoch, state.batches_in_epoch = epoch + 1, 0
+        save_checkpoint(accelerator, cfg, state)
+    progress.close()
+
+    best = Path(cfg.output_dir) / CHECKPOINTS / f"{_BEST_PREFIX}{state.best_step:07d}"
+    best_metrics = next(h for h in state.history if h["step"] == state.best_step)
+    if main:
+        _publish_final(
+            cfg,
+            best,
+            tokenizer,
+            best_metrics,
+            state,
+            split,
+            len(train_docs),
+            len(eval_docs),
+            time.time() - started,
+        )
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return out
+
+
+def _publish_final(
+    cfg: TrainConfig,
+    best: Path,
+    tokenizer: Any,
+    metrics: dict,
+    state: TrainerState,
+    split: str,
+    n_train: int,
+    n_eval: int,
+    seconds: float,
+) -> None:
+    """Best weights + tokenizer + model card + results into output_dir, each file replaced atomically."""
+    out = Path(cfg.output_dir)
+    tmp = out / ".tmp-final"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(best, tmp)
+    (tmp / "eval_metrics.json").unlink(missing_ok=True)
+    tokenizer.save_pretrained(tmp)
+    config = JointModelConfig.from_pretrained(tmp)
+    head_lr = cfg.head_learning_rate or cfg.learning_rate
+    training = {
+        "encoder": "from scratch (ie.encoder)" if cfg.encoder_from_scratch else cfg.model_name_or_path,
+        "training data": ", ".join(cfg.train_data),
+        "split": split,
+        "articles (train / eval)": f"{n_train} / {n_eval}",
+        "epochs": cfg.num_train_epochs if cfg.max_steps <= 0 else f"max_steps={cfg.max_steps}",
+        "best epoch (step)": f"{next(h['epoch'] for h in state.history if h['step'] == state.best_step)} "
+        f"({state.best_step})",
+        "learning rate (encoder / heads)": f"{cfg.learning_rate} / {head_lr}",
+        "batch size x accumulation": f"{cfg.per_device_train_batch_size} x {cfg.gradient_accumulation_steps}",
+        "warmup ratio / schedule": f"{cfg.warmup_ratio} / {cfg.lr_scheduler_type}",
+        "mixed precision": cfg.mixed_precision,
+        "seed": cfg.seed,
+        "wall time (s)": f"{seconds:.0f}",
+    }
+    figures = {k: f"{v:.4f}" for k, v in metrics.items() if k not in ("epoch", "step")}
+    atomic_write_text(tmp / "README.md", model_card(config, training, figures))
+    atomic_write_json(
+        tmp / "train_results.json",
+        {
+            "best_step": state.best_step,
+            "best_metrics": metrics,
+            "history": state.history,
+            "split": split,
+            "train_seconds": round(seconds, 1),
+            "config": asdict(cfg),
+        },
+    )
+    for item in sorted(tmp.iterdir()):
+        os.replace(item, out / item.name)
+    tmp.rmdir()

@@ -1,0 +1,51 @@
+"""Real CPU-sized encoders for the feature/model/training tests, built once per test process.
+
+Each is a WordPiece tokenizer trained on the normalized seed articles plus a random-init BERT,
+saved by :func:`ie.encoder.build_encoder` in the layout a hub checkpoint has.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+from ie.document import Document
+from ie.encoder import EncoderSpec, build_encoder
+from ie.labelstudio import load_documents
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD = ROOT / "data" / "annotations" / "seeds.json"
+SEEDS = sorted((ROOT / "seeds").glob("*.txt"))
+CPU_TINY = ROOT / "configs" / "cpu-tiny.yaml"
+ARABERT = ROOT / "configs" / "arabert.yaml"
+
+_TMP = Path(tempfile.mkdtemp(prefix="ie-modelkit-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+
+# Small enough that a few optimizer steps take well under a second on 2 cores.
+TEST_SPEC = EncoderSpec(
+    vocab_size=6000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128
+)
+
+
+def gold_documents() -> list[Document]:
+    assert GOLD.is_file(), f"the gold annotations {GOLD} are missing"
+    return load_documents(GOLD)
+
+
+@functools.cache
+def encoder_dir(vocab_size: int = TEST_SPEC.vocab_size) -> Path:
+    """A tiny BERT in hub layout; ``vocab_size`` small forces words into several sub-tokens."""
+    spec = EncoderSpec(**{**TEST_SPEC.__dict__, "vocab_size": vocab_size})
+    texts = [p.read_text(encoding="utf-8") for p in SEEDS]
+    return build_encoder(texts, _TMP / f"encoder-{vocab_size}", spec)
+
+
+@functools.cache
+def tokenizer(vocab_size: int = TEST_SPEC.vocab_size):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(encoder_dir(vocab_size))

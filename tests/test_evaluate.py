@@ -1,0 +1,140 @@
+"""evaluate.py end to end: a real CPU-sized model trained on the seeds (the session's ``tiny_model``),
+and a small leave-one-article-out run. Figures are not asserted against thresholds here (the lead
+measures them); the tests check that the reports are complete, consistent and honest about the split.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from report_keys import check_documented_keys
+
+from ie.labelstudio import read_json
+from ie.report import REPORT_FILES
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "data" / "annotations" / "seeds.json"
+
+
+def _evaluate(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_report(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("evaluate") / "report"
+    done = _evaluate("--model", str(tiny_model), "--data", str(SEEDS), "--output_dir", str(out))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return out, done.stdout
+
+
+def test_evaluate_writes_complete_reports(model_report, tiny_model: Path):
+    out, stdout = model_report
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    check_documented_keys(report)
+    assert report["mode"] == "model" and report["cv"] is None
+    assert report["model"]["path"] == str(tiny_model) and len(report["model"]["weights_sha256"]) == 64
+    # trained and evaluated on the same five articles: the report must say so, for both systems
+    assert report["model"]["trained_on_eval"] is True and report["model"]["eval_articles_in_train"] == 5
+    assert report["baseline"]["trained_on_eval"] is True
+    assert report["baseline"]["train_data"] == "the model's training articles"
+    assert any("measure fit, not generalisation" in n for n in report["notes"])
+    assert report["counts"]["documents"] == 5 and report["counts"]["gold_spans"] == report["data"]["spans"]
+    assert report["counts"]["predicted_spans"] > 0  # the model learned to tag something
+    assert len(report["per_article"]) == 5
+    for kind in ("entities", "triggers", "spans", "relations"):
+        assert 0.0 <= report[kind]["micro"]["f1"] <= 1.0
+    assert "entities (seqeval strict IOB2)" in stdout and "relations (strict)" in stdout
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('<section class="article"') == 5
+
+
+def test_exact_figures_agree_with_the_training_loop(model_report, tiny_model: Path):
+    """Two independent scorers, one prediction path: the exact-match figures the training loop logged
+    for the saved (best) epoch equal this report's exact-span and relation figures."""
+    out, _ = model_report
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    logged = json.loads((tiny_model / "train_results.json").read_text(encoding="utf-8"))["best_metrics"]
+    assert report["entities"]["exact"]["micro"]["f1"] == pytest.approx(logged["entity_f1"], abs=1e-9)
+    assert report["triggers"]["exact"]["micro"]["f1"] == pytest.approx(logged["trigger_f1"], abs=1e-9)
+    assert report["relations"]["micro"]["f1"] == pytest.approx(logged["relation_f1"], abs=1e-9)
+
+
+def test_bad_inputs_fail_clearly_and_keep_old_reports(model_report, tiny_model: Path, tmp_path: Path):
+    out, _ = model_report
+    before = {name: (out / name).read_bytes() for name in REPORT_FILES}
+    missing = tmp_path / "no-such-model"
+    done = _evaluate("--model", str(missing), "--data", str(SEEDS), "--output_dir", str(out))
+    assert done.returncode == 2 and f"{missing}: model folder not found" in done.stderr
+
+    tasks = read_json(SEEDS)
+    tasks[1]["annotations"][0]["result"][0]["value"]["labels"] = ["NOT_A_LABEL"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    done = _evaluate("--model", str(tiny_model), "--data", str(bad), "--output_dir", str(out))
+    assert done.returncode == 2 and str(bad) in done.stderr and "NOT_A_LABEL" in done.stderr
+    assert {name: (out / name).read_bytes() for name in REPORT_FILES} == before
+
+
+def test_leave_one_article_out_on_two_articles(tmp_path: Path):
+    """--cv on a two-article export with a very small config: the folds, means and pooled figures are
+    all there, no fold trains on its held-out article, and the mean is the mean of the folds."""
+    export = tmp_path / "two.json"
+    export.write_text(json.dumps(read_json(SEEDS)[:2], ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "report-cv"
+    small = ["max_steps=1", "scratch_num_layers=1", "scratch_hidden_size=64", "scratch_num_heads=2",
+             "scratch_intermediate_size=128", "relation_hidden_size=64", "window_length=128",
+             "window_stride=32"]  # fmt: skip
+    args = ["--cv", "--data", str(export), "--output_dir", str(out), "--cv_dir", str(tmp_path / "folds")]
+    done = _evaluate(*args, *(a for s in small for a in ("--set", s)))
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    check_documented_keys(report)
+    cv = report["cv"]
+    assert report["mode"] == "cv" and report["model"] is None
+    assert [f["held_out"] for f in cv["folds"]] == report["data"]["article_ids"]
+    for fold in cv["folds"]:
+        assert fold["held_out"] not in fold["train_articles"] and len(fold["train_articles"]) == 1
+        assert fold["baseline"]["trained_on_eval"] is False
+        assert (tmp_path / "folds" / f"fold-{fold['fold']}" / "model.safetensors").is_file()
+    for system in ("model", "baseline"):
+        for kind in ("entities", "relations"):
+            folds = [f[system][kind]["micro"]["f1"] for f in cv["folds"]]
+            assert cv["mean"][system][kind]["micro"]["f1"] == pytest.approx(sum(folds) / len(folds))
+    assert (
+        report["entities"]["micro"]["support"] + report["triggers"]["micro"]["support"]
+        == report["data"]["spans"]
+    )
+    assert cv["pooled"]["model"]["entities"]["micro"]["f1"] == report["entities"]["micro"]["f1"]
+    assert (
+        cv["pooled"]["baseline"]["relations"]["micro"]["f1"] == report["baseline"]["relations"]["micro"]["f1"]
+    )
+    assert "max_steps=1" not in cv["overrides"] and "--max_steps" in cv["overrides"]
+
+    # seqeval counted words, not the fold model's sub-tokens: its tokenizer never saw the held-out
+    # article and cuts it into more pieces than it has words, yet each gold entity counts once
+    from transformers import AutoTokenizer
+
+    from ie.labelstudio import load_documents
+    from ie.metrics import tag_sequences, words
+
+    held = load_documents(export)[0]
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "folds" / "fold-1"))
+    n_tokens = len(tokenizer(held.text, add_special_tokens=False)["input_ids"])
+    assert n_tokens > len(words(held.text))
+    (tags,), _ = tag_sequences([held], [held], report["entities"]["per_type"])
+    assert len(tags) == len(words(held.text))
+    n_entities = sum(s.label in report["entities"]["per_type"] for s in held.spans)
+    assert cv["folds"][0]["model"]["entities"]["micro"]["support"] == n_entities
+    assert "leave-one-article-out" in (out / "report.md").read_text(encoding="utf-8")

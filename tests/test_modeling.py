@@ -1,0 +1,116 @@
+"""The joint model: transformers contract (config, safetensors, Auto classes), heads, model card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from modelkit import encoder_dir, gold_documents, tokenizer
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel
+
+from ie.features import Featurizer, collate
+from ie.modeling import JointModel, JointModelConfig, model_card
+from ie.schema import SCHEMA
+
+
+def _batch(model: JointModel) -> dict[str, torch.Tensor]:
+    f = Featurizer(tokenizer(), SCHEMA, 128, 32)
+    doc = gold_documents()[4]
+    (enc,) = f.encode([doc.text])
+    rows, _ = f.training_rows(enc, doc)
+    batch = collate(rows[:3], tokenizer().pad_token_id)
+    assert batch["relation_pairs"].shape[0] > 10
+    return batch
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA).eval()
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "ie-joint" and config["architectures"] == ["JointModel"]
+    assert [config["id2label"][str(i)] for i in range(len(SCHEMA.bio_labels))] == list(SCHEMA.bio_labels)
+    assert config["label2id"] == {t: i for i, t in enumerate(SCHEMA.bio_labels)}
+    assert config["relation_labels"] == ["none", *SCHEMA.relation_labels]
+    assert config["schema"] == SCHEMA.to_dict()
+    assert config["encoder_config"]["model_type"] == "bert"
+
+    loaded = JointModel.from_pretrained(tmp_path).eval()
+    assert loaded.backbone.config._attn_implementation == model.backbone.config._attn_implementation
+    batch = _batch(model)
+    with torch.inference_mode():
+        a, b = model(**batch), loaded(**batch)
+    assert torch.equal(a.token_logits, b.token_logits)
+    assert torch.equal(a.relation_logits, b.relation_logits)
+    assert torch.equal(a.loss, b.loss)
+    # No remote code: the Auto classes know the model once ie.modeling is imported.
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), JointModelConfig)
+    assert isinstance(AutoModel.from_pretrained(tmp_path, trust_remote_code=False), JointModel)
+
+
+def test_from_encoder_loads_the_checkpoint_like_a_hub_id():
+    """configs/arabert.yaml passes a hub id; a local dir in hub layout takes the very same path."""
+    model = JointModel.from_encoder(str(encoder_dir()), schema=SCHEMA)
+    saved = load_file(encoder_dir() / "model.safetensors")
+    state = model.backbone.state_dict()
+    # every encoder weight comes from the checkpoint; only the (unused) pooler is left behind
+    assert set(state) == set(saved) - {"pooler.dense.weight", "pooler.dense.bias"}
+    for name, tensor in state.items():
+        assert torch.equal(tensor, saved[name]), name
+    assert model.config.encoder_config._name_or_path == str(encoder_dir())
+
+
+def test_training_loss_reaches_every_parameter():
+    torch.manual_seed(0)
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA).train()
+    batch = _batch(model)
+    out = model(**batch)
+    assert torch.isfinite(out.loss) and out.token_loss > 0 and out.relation_loss > 0
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    # a batch without any candidate pair still touches the relation head (data-parallel safe)
+    model.zero_grad()
+    batch["relation_pairs"] = batch["relation_pairs"][:0]
+    batch["relation_labels"] = batch["relation_labels"][:0]
+    model(**batch).loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_relation_head_never_emits_a_label_the_schema_forbids():
+    torch.manual_seed(0)
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA).eval()
+    n = len(SCHEMA.span_labels)
+    heads, tails = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    pairs = torch.stack(
+        [torch.zeros(n * n, dtype=torch.long), torch.full((n * n,), 1), torch.full((n * n,), 3),
+         torch.full((n * n,), 5), torch.full((n * n,), 6), heads.flatten(), tails.flatten()], dim=-1
+    )  # fmt: skip
+    hidden = torch.randn(1, 10, model.config.encoder_config.hidden_size) * 50
+    with torch.inference_mode():
+        probs = model.relation_logits(hidden, pairs).softmax(-1)
+    for (h, t), p in zip(zip(heads.flatten(), tails.flatten(), strict=True), probs, strict=True):
+        head, tail = SCHEMA.span_labels[h], SCHEMA.span_labels[t]
+        for r, label in enumerate(model.config.relation_labels[1:], start=1):
+            if not SCHEMA.allows(label, head, tail):
+                assert p[r] == 0.0, (head, label, tail)
+
+
+def test_config_rejects_label_maps_that_do_not_match_its_schema():
+    with pytest.raises(ValueError, match="id2label"):
+        JointModelConfig(id2label={0: "O", 1: "B-X", 2: "I-X"})
+
+
+def test_model_card_carries_training_data_config_and_figures():
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA)
+    card = model_card(
+        model.config,
+        {"training data": "data/annotations/seeds.json", "epochs": 20},
+        {"entity_f1": "0.9876", "relation_f1": "0.9100"},
+    )
+    assert card.startswith("---\nlanguage: ar\n")
+    assert "data/annotations/seeds.json" in card and "| relation_f1 | 0.9100 |" in card
+    for label in (*SCHEMA.span_labels, *SCHEMA.relation_labels):
+        assert label in card

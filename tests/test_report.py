@@ -1,0 +1,147 @@
+"""report.json/.md/.html: atomic writes, documented keys, escaping, and rendering in headless Chromium.
+
+The predictions here are the dictionary baseline's, built from articles 2-5 and run over all five:
+real system output with hits and misses, without needing a trained model (tests/test_evaluate.py
+runs the same reports on a trained one).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from report_keys import check_documented_keys
+
+import ie.report
+from ie.baseline import DictionaryBaseline
+from ie.document import Document
+from ie.evaluation import Evaluation, evaluate_predictions, load_gold
+from ie.report import REPORT_FILES, render_html, write_reports
+from ie.schema import SCHEMA
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "data" / "annotations" / "seeds.json"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> Evaluation:
+    gold, info = load_gold([SEEDS])
+    pred = DictionaryBaseline.fit(gold[1:]).predict_documents(gold)
+    return evaluate_predictions(gold, pred, info, None, gold[1:], "articles 2-5 of the seeds")
+
+
+def test_reports_written_with_documented_keys(tmp_path: Path, evaluation: Evaluation):
+    paths = write_reports(tmp_path / "out", evaluation)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(REPORT_FILES)
+    assert set(paths) == set(REPORT_FILES)
+    report = json.loads(paths["report.json"].read_text(encoding="utf-8"))
+    assert check_documented_keys(report) > 200
+    assert report["entities"]["micro"]["f1"] == evaluation.report["entities"]["micro"]["f1"]
+    assert report["mode"] == "model" and report["cv"] is None
+    assert report["baseline"]["trained_on_eval"] is True
+    assert any("include 4 of the 5 evaluated articles" in n for n in report["notes"])
+    md = paths["report.md"].read_text(encoding="utf-8")
+    for heading in ("## Summary", "## Spans per type", "## Relations per type", "## Span type confusion"):
+        assert heading in md
+    assert all(label in md for label in (*SCHEMA.span_labels, *SCHEMA.relation_labels))
+
+
+def test_a_failed_render_leaves_the_previous_reports_untouched(tmp_path: Path, evaluation, monkeypatch):
+    out = tmp_path / "out"
+    write_reports(out, evaluation)
+    before = {name: (out / name).read_bytes() for name in REPORT_FILES}
+
+    def broken(*_args, **_kw):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(ie.report, "render_html", broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_reports(out, evaluation)
+    assert {name: (out / name).read_bytes() for name in REPORT_FILES} == before
+    assert sorted(os.listdir(out)) == sorted(REPORT_FILES)  # no temp file left behind
+
+
+def test_html_escapes_text_and_is_self_contained(evaluation: Evaluation):
+    gold = evaluation.gold[0]
+    nasty = "\n<script>alert('x')</script> & \"quotes\""
+    doc = Document('<img src=x onerror="1">', gold.text + nasty, list(gold.spans), list(gold.relations),
+                   {"source": "<b>source</b>"})  # fmt: skip
+    page = render_html(Evaluation({**evaluation.report, "per_article": []}, [doc], [doc]))
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<img" not in page and "&lt;b&gt;source&lt;/b&gt;" in page
+    real = render_html(evaluation)
+    assert not re.search(r"<(script|link|img|iframe|object|embed)\b|\bsrc=|@import|url\(|https?://", real)
+    assert "<style>" in real
+
+
+def chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+_PROBE = """<script>
+const cols = (a, role) => a.querySelector('.col.' + role);
+const rect = (el) => el.getBoundingClientRect();
+const out = [...document.querySelectorAll('section.article')].map((a) => ({
+  id: a.dataset.article,
+  dir: getComputedStyle(a.querySelector('.col.gold .text')).direction,
+  predDir: getComputedStyle(a.querySelector('.col.predicted .text')).direction,
+  goldLeft: rect(cols(a, 'gold')).left, predLeft: rect(cols(a, 'predicted')).left,
+  goldWidth: rect(cols(a, 'gold')).width, predWidth: rect(cols(a, 'predicted')).width,
+  goldHeading: cols(a, 'gold').querySelector('h3').innerText,
+  predHeading: cols(a, 'predicted').querySelector('h3').innerText,
+  marks: [...cols(a, 'gold').querySelectorAll('mark')].slice(0, 400).map((m) => ({
+    text: m.querySelector('bdi').innerText, label: m.querySelector('.lab').innerText,
+    visible: rect(m).width > 0 && rect(m).height > 0 && getComputedStyle(m).visibility === 'visible'})),
+}));
+document.body.setAttribute('data-probe', JSON.stringify(out));
+</script>"""
+
+
+def test_html_report_renders_in_headless_chromium(tmp_path: Path, evaluation: Evaluation):
+    """Rendered by Debian's chromium: every article, right to left, gold and predicted columns side
+    by side (gold on the right), and a known gold span visible with its label."""
+    exe = chromium()
+    if exe is None:
+        pytest.skip("no Chromium binary on PATH (Debian: apt-get install -y chromium); the HTML report "
+                    "cannot be rendered here")  # fmt: skip
+    write_reports(tmp_path / "out", evaluation)
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    # The report itself has no script; a copy gets a probe that reads the layout Chromium computed.
+    probe_page = tmp_path / "probe.html"
+    probe_page.write_text(page.replace("</body>", _PROBE + "\n</body>"), encoding="utf-8")
+    done = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probe_page.as_uri()],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    m = re.search(r'<body[^>]*data-probe="([^"]*)"', dom)
+    assert m, f"the probe did not run; DOM head: {dom[:500]}"
+    articles = json.loads(html.unescape(m.group(1)))
+
+    assert [a["id"] for a in articles] == [d.id for d in evaluation.gold]  # every article, in order
+    for a in articles:
+        assert a["dir"] == "rtl" and a["predDir"] == "rtl"
+        assert a["goldHeading"].startswith("Gold") and a["predHeading"].startswith("Predicted")
+        assert a["goldWidth"] > 200 and a["predWidth"] > 200
+        assert a["goldLeft"] > a["predLeft"]  # right to left: the first column (gold) is on the right
+    first = articles[0]["marks"]
+    assert {"text": "لقوات التحالف الدولي", "label": "ACTOR", "visible": True} in first
+    assert {"text": "لهجوم صاروخي", "label": "ATTACK", "visible": True} in first
+    assert len(first) == len(evaluation.gold[0].spans)
+    # the static markup carries the same structure
+    assert dom.count('<section class="article"') == len(evaluation.gold)
+    assert dom.count('dir="rtl" lang="ar"') == len(evaluation.gold)

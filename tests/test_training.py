@@ -1,0 +1,209 @@
+"""Training and prediction with a real tiny BERT on the gold seeds: config, a run, the AraBERT path
+(a local hub-layout checkpoint through the same ``from_pretrained`` call), kill and resume."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from modelkit import ARABERT, CPU_TINY, ROOT, SEEDS, encoder_dir, gold_documents, tokenizer
+from safetensors.torch import load_file
+
+from ie.features import Featurizer
+from ie.fileio import atomic_write_json
+from ie.labelstudio import documents_to_tasks
+from ie.prediction import Predictor
+from ie.schema import SCHEMA
+from ie.training import LengthGroupedBatchSampler, build_dataset, exact_match_scores, load_config, train
+
+# cpu-tiny.yaml shrunk so a run takes seconds: same code path, smaller encoder and windows.
+SMALL = [
+    "--scratch_hidden_size", "64", "--scratch_intermediate_size", "128", "--scratch_num_layers", "2",
+    "--scratch_num_heads", "2", "--relation_hidden_size", "64", "--window_length", "128",
+    "--window_stride", "32", "--per_device_train_batch_size", "2",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def two_articles(tmp_path_factory) -> Path:
+    """A Label Studio export holding the two shortest gold articles."""
+    docs = sorted(gold_documents(), key=lambda d: len(d.text))[:2]
+    path = tmp_path_factory.mktemp("data") / "two.json"
+    tasks = documents_to_tasks(docs)
+    for i, task in enumerate(tasks, start=1):
+        task["id"] = i
+    atomic_write_json(path, tasks)
+    return path
+
+
+def test_config_from_yaml_with_cli_overrides(tmp_path):
+    cfg = load_config(
+        CPU_TINY, ["--output_dir", "out", "--num_train_epochs", "3", "--train_data", "a.json", "b.json"]
+    )
+    assert cfg.encoder_from_scratch and cfg.num_train_epochs == 3 and cfg.output_dir == "out"
+    assert cfg.train_data == ["a.json", "b.json"] and isinstance(cfg.learning_rate, float)
+    arabert = load_config(ARABERT, ["--output_dir", "out"])
+    assert (
+        arabert.model_name_or_path == "aubmindlab/bert-base-arabertv02" and not arabert.encoder_from_scratch
+    )
+    assert arabert.mixed_precision == "bf16" and arabert.window_length == 512 and arabert.eval_ratio > 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rat: 0.1\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown config key\(s\) learning_rat"):
+        load_config(bad, ["--output_dir", "x"])
+    with pytest.raises(ValueError, match="mixed_precision"):
+        load_config(CPU_TINY, ["--output_dir", "x", "--mixed_precision", "fp8"])
+    with pytest.raises(ValueError, match="output_dir is required"):
+        load_config(CPU_TINY)
+
+
+def test_train_py_reports_a_bad_data_file_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "broken.json"
+    result = {"id": "x", "type": "labels", "value": {"start": 0, "end": 9, "labels": ["LOC"]}}
+    bad.write_text(json.dumps([{"id": 1, "data": {"text": "نص"}, "annotations": [{"result": [result]}]}]))
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    code = script.main(
+        ["--config", str(CPU_TINY), "--output_dir", str(tmp_path / "out"), "--train_data", str(bad)]
+    )
+    assert code == 2
+    assert "broken.json: task 1 result x: offsets [0:9] out of range" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_length_grouped_batches_are_fixed_by_seed_and_epoch():
+    lengths = [5, 100, 7, 98, 50, 52, 4, 99, 51, 6, 53, 97]
+    a = LengthGroupedBatchSampler(lengths, 2, seed=1, group=50)
+    b = LengthGroupedBatchSampler(lengths, 2, seed=1, group=50)
+    first = list(a)
+    assert first == list(b) and sorted(i for batch in first for i in batch) == list(range(12))
+    assert all(abs(lengths[x] - lengths[y]) <= 3 for x, y in first)  # similar lengths together
+    a.set_epoch(1)
+    assert list(a) != first
+    b.set_epoch(1)
+    assert list(a) == list(b)
+
+
+def test_feature_dataset_is_cached_by_tokenizer_and_data(tmp_path):
+    docs = gold_documents()[:2]
+    f = Featurizer(tokenizer(), SCHEMA, 128, 32)
+    ds, cov = build_dataset(f, docs, tmp_path)
+    again, cov2 = build_dataset(f, docs, tmp_path)
+    assert len(list(tmp_path.glob("features-*"))) == 1 and cov2.summary() == cov.summary()
+    assert again[:] == ds[:] and len(ds) > 4
+    build_dataset(Featurizer(tokenizer(300), SCHEMA, 128, 32), docs, tmp_path)
+    build_dataset(f, docs[:1], tmp_path)
+    assert len(list(tmp_path.glob("features-*"))) == 3
+
+
+def test_tiny_training_run_then_batch_prediction(tmp_path):
+    docs = gold_documents()
+    cfg = load_config(CPU_TINY, ["--output_dir", str(tmp_path / "model"), *SMALL, "--num_train_epochs", "6",
+                                 "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"])  # fmt: skip
+    out = train(cfg, docs[:2], docs[:2])
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "train_results.json"} <= files
+    results = json.loads((out / "train_results.json").read_text())
+    history = results["history"]
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    best = max(history, key=lambda h: h["combined_f1"])
+    assert results["best_step"] == best["step"] and results["best_metrics"]["span_f1"] == best["span_f1"]
+    assert history[-1]["span_f1"] > 0.3 > history[0]["span_f1"]  # it learns
+    card = (out / "README.md").read_text()
+    assert (
+        f"| span_f1 | {best['span_f1']:.4f} |" in card and "documents passed to ie.training.train()" in card
+    )
+
+    predictor = Predictor.from_pretrained(out, device="cpu")
+    long_text = "\n".join([docs[0].text] * 8)  # ~10 windows of 128 tokens: nothing may be dropped
+    texts = [d.text for d in docs[:2]] + [long_text]
+    preds = predictor.predict(texts, ids=["a", "b", "long"], batch_size=4)
+    assert [p.id for p in preds] == ["a", "b", "long"]
+    for pred, text in zip(preds, texts, strict=True):
+        assert pred.text == text
+        pred.check_offsets()
+        ids = {s.id for s in pred.spans}
+        for r in pred.relations:
+            assert r.head in ids and r.tail in ids and 0 < r.score <= 1
+            assert SCHEMA.allows(r.label, pred.span(r.head).label, pred.span(r.tail).label)
+    assert preds[0].spans and all(0 < s.score <= 1 for s in preds[0].spans)
+    # the eighth copy of the article is tagged like the first: windows reach the end
+    last_copy = len(long_text) - len(docs[0].text)
+    assert any(s.start >= last_copy for s in preds[2].spans)
+    # batch composition and padding do not change what is predicted
+    one_by_one = predictor.predict(texts[:2], batch_size=1)
+    for a, b in zip(one_by_one, preds[:2], strict=True):
+        assert [(s.start, s.end, s.label) for s in a.spans] == [(s.start, s.end, s.label) for s in b.spans]
+        assert [(r.head, r.tail, r.label) for r in a.relations] == [
+            (r.head, r.tail, r.label) for r in b.relations
+        ]
+    scores = exact_match_scores(docs[:2], preds[:2])
+    # the saved model is the best epoch's, and predicts what training-time evaluation measured
+    assert scores["span_f1"] == pytest.approx(best["span_f1"])
+    assert scores["relation_f1"] == pytest.approx(best["relation_f1"])
+    print(
+        "tiny run history:",
+        [(h["epoch"], round(h["span_f1"], 3), round(h["relation_f1"], 3)) for h in history],
+    )
+
+
+def test_arabert_config_with_a_local_checkpoint(tmp_path, two_articles):
+    """configs/arabert.yaml as is, but the hub id replaced by a local BERT saved in hub layout."""
+    cfg = load_config(ARABERT, ["--output_dir", str(tmp_path / "arabert"), "--model_name_or_path",
+                                str(encoder_dir()), "--train_data", str(two_articles), "--max_steps", "2",
+                                "--window_length", "128", "--window_stride", "32",
+                                "--per_device_train_batch_size", "2"])  # fmt: skip
+    assert cfg.mixed_precision == "bf16" and not cfg.encoder_from_scratch
+    out = train(cfg)
+    results = json.loads((out / "train_results.json").read_text())
+    assert results["split"].startswith("1 train / 1 held-out")
+    config = json.loads((out / "config.json").read_text())
+    assert config["encoder_config"]["_name_or_path"] == str(encoder_dir())
+    (pred,) = Predictor.from_pretrained(out, device="cpu").predict([SEEDS[0].read_text(encoding="utf-8")])
+    pred.check_offsets()
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path / "model.safetensors")
+
+
+def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, two_articles):
+    # One cache: both runs use the same from-scratch encoder (WordPiece training is not deterministic
+    # across processes, see ie.encoder), as a resumed run always does.
+    common = [*SMALL, "--train_data", str(two_articles), "--num_train_epochs", "3", "--save_steps", "2",
+              "--save_total_limit", "1", "--learning_rate", "3e-3", "--head_learning_rate", "3e-3",
+              "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    whole = train(load_config(CPU_TINY, ["--output_dir", str(tmp_path / "whole"), *common]))
+    history = json.loads((whole / "train_results.json").read_text())["history"]
+    steps_per_epoch = history[0]["step"]
+    assert steps_per_epoch >= 4
+    # in the middle of the second epoch, one step after a mid-epoch checkpoint (every 2 steps)
+    kill_at = next(k for k in range(steps_per_epoch + 2, 2 * steps_per_epoch) if k % 2 == 1)
+
+    broken = tmp_path / "broken"
+    done = subprocess.run(
+        # the launcher picks its own thread count; the same as ours keeps float sums in the same order
+        ["accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "--num_cpu_threads_per_process", str(torch.get_num_threads()),
+         str(ROOT / "train.py"), "--config", str(CPU_TINY), "--output_dir", str(broken), *common,
+         "--stop_after_steps", str(kill_at)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stderr[-3000:]
+    assert not (broken / "model.safetensors").exists()  # died before publishing anything
+    (checkpoint,) = (broken / "checkpoints").glob("step-*")
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    assert state["global_step"] < kill_at and state["epoch"] == 1 and state["batches_in_epoch"] > 0
+    assert not list((broken / "checkpoints").glob(".tmp-*"))
+
+    resumed = train(load_config(CPU_TINY, ["--output_dir", str(broken), *common, "--resume_from_checkpoint",
+                                           "latest"]))  # fmt: skip
+    assert json.loads((resumed / "train_results.json").read_text())["history"] == history
+    a, b = _weights(whole), _weights(resumed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
