@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,14 +187,22 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
     kill_at = next(k for k in range(steps_per_epoch + 2, 2 * steps_per_epoch) if k % 2 == 1)
 
     broken = tmp_path / "broken"
+    # the launcher picks its own thread count; the same as ours keeps float sums in the same order
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--num_cpu_threads_per_process", str(torch.get_num_threads())]  # fmt: skip
+    args = [
+        "--config",
+        str(CPU_TINY),
+        "--output_dir",
+        str(broken),
+        *common,
+        "--stop_after_steps",
+        str(kill_at),
+    ]
     done = subprocess.run(
-        # the launcher picks its own thread count; the same as ours keeps float sums in the same order
-        ["accelerate", "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "--num_cpu_threads_per_process", str(torch.get_num_threads()),
-         str(ROOT / "train.py"), "--config", str(CPU_TINY), "--output_dir", str(broken), *common,
-         "--stop_after_steps", str(kill_at)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [*launch, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert done.returncode != 0, done.stderr[-3000:]
     assert not (broken / "model.safetensors").exists()  # died before publishing anything
     (checkpoint,) = (broken / "checkpoints").glob("step-*")

@@ -9,6 +9,7 @@ training articles, for the model or for the dictionary: such figures show fit, n
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import importlib
@@ -400,7 +401,8 @@ def cross_validate(
     gold, data_info = load_gold(data)
     if len(gold) < 2:
         raise ValueError(f"cross-validation needs at least 2 articles, the data holds {len(gold)}")
-    base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])  # fail fast on a bad config
+    # read once: every fold trains with the same settings, even if the file changes meanwhile
+    base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
     folds: list[dict[str, Any]] = []
@@ -411,7 +413,7 @@ def cross_validate(
             train_docs = [d for j, d in enumerate(gold) if j != k]
             fold_dir = root / f"fold-{k + 1}"
             shutil.rmtree(fold_dir, ignore_errors=True)  # a stale fold of an earlier run
-            cfg = load_config(config, [*overrides, "--output_dir", str(fold_dir)])
+            cfg = dataclasses.replace(base_cfg, output_dir=str(fold_dir))
             logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),
                         len(train_docs), held.id)  # fmt: skip
             t0 = time.monotonic()
@@ -457,6 +459,7 @@ def cross_validate(
         "scheme": "leave-one-article-out",
         "config": str(config),
         "overrides": list(overrides),
+        "train_config": {k: v for k, v in dataclasses.asdict(base_cfg).items() if k != "output_dir"},
         "encoder": "from scratch (ie.encoder)"
         if base_cfg.encoder_from_scratch
         else base_cfg.model_name_or_path,

@@ -21,6 +21,8 @@ from ie.modeling import JointModel
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
 _CHUNK_BATCHES = 8
+# Candidate pairs scored per relation-head call: bounds the pair-feature memory.
+_PAIRS_PER_CALL = 4096
 
 
 class Predictor:
@@ -141,16 +143,22 @@ class Predictor:
                     ]
                     requests[bi].append((pair, i, h, t))
 
-        for bi, reqs in requests.items():
-            pairs = torch.tensor([p for p, *_ in reqs], dtype=torch.long, device=self.device)
-            score, label = model.relation_logits(hidden_states[bi], pairs).float().softmax(-1).max(-1)
-            for (_, i, h, t), s, lab in zip(reqs, score.tolist(), label.tolist(), strict=True):
-                if lab != 0:
-                    doc = docs[i]
-                    doc.relations.append(
-                        Relation(doc.spans[h].id, doc.spans[t].id, f.relation_labels[lab], s)
-                    )
+        for bi, all_reqs in requests.items():
+            for p0 in range(0, len(all_reqs), _PAIRS_PER_CALL):
+                reqs = all_reqs[p0 : p0 + _PAIRS_PER_CALL]
+                pairs = torch.tensor([p for p, *_ in reqs], dtype=torch.long, device=self.device)
+                probs = model.relation_logits(hidden_states[bi], pairs).float().softmax(-1)
+                self._add_relations(docs, reqs, *probs.max(-1))
         for doc in docs:
             order = {s.id: n for n, s in enumerate(doc.spans)}
             doc.relations.sort(key=lambda r: (order[r.head], order[r.tail]))
         return docs
+
+    def _add_relations(
+        self, docs: list[Document], reqs: list, score: torch.Tensor, label: torch.Tensor
+    ) -> None:
+        for (_, i, h, t), s, lab in zip(reqs, score.tolist(), label.tolist(), strict=True):
+            if lab != 0:
+                doc = docs[i]
+                name = self.featurizer.relation_labels[lab]
+                doc.relations.append(Relation(doc.spans[h].id, doc.spans[t].id, name, s))

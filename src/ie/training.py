@@ -642,7 +642,7 @@ def train(
         desc="training",
         disable=not accelerator.is_local_main_process,
     )
-    running: list[float] = []
+    running, running_n = torch.zeros((), device=accelerator.device), 0  # summed on device: no sync per step
     done = state.global_step >= total_steps
     for epoch in range(state.epoch, epochs):
         if done:
@@ -664,18 +664,18 @@ def train(
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
-            running.append(float(output.loss.detach()))
+            running, running_n = running + output.loss.detach().float(), running_n + 1
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
             progress.update(1)
             if state.global_step % cfg.logging_steps == 0:
+                loss = running.item() / running_n
                 accelerator.log(
-                    {"train/loss": sum(running) / len(running), "train/lr": scheduler.get_last_lr()[0]},
-                    step=state.global_step,
+                    {"train/loss": loss, "train/lr": scheduler.get_last_lr()[0]}, step=state.global_step
                 )
-                progress.set_postfix(loss=f"{sum(running) / len(running):.4f}")
-                running = []
+                progress.set_postfix(loss=f"{loss:.4f}")
+                running, running_n = torch.zeros((), device=accelerator.device), 0
             done = state.global_step >= total_steps
             if cfg.save_steps > 0 and state.global_step % cfg.save_steps == 0 and not done:
                 save_checkpoint(accelerator, cfg, state)

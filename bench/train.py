@@ -1,0 +1,253 @@
+"""Training speed: our training loop (``train.py`` → ``ie.training.train``) against HF ``Trainer``.
+
+    python bench/train.py                    # CPU-sized model, 3 interleaved runs per side
+    python bench/train.py --quick            # under a minute on 2 cores
+    python bench/train.py --device cuda --bf16 --size base   # bert-base in bf16 with MFU, on a GPU
+
+Both sides train on the same windows (the gold seed articles through ``ie.features.Featurizer``),
+with an encoder of the same size and config, the same batch size, learning-rate schedule, clipping
+and number of optimizer steps. Ours trains the tagger AND the relation head (every schema-allowed
+trigger/argument pair of every window); the baseline is the stock recipe a user would otherwise run:
+``AutoModelForTokenClassification`` + ``DataCollatorForTokenClassification`` + ``Trainer`` with its
+defaults (random batches, dynamic padding), tagging only.
+
+Throughput is non-padding tokens per second of the training loop itself (forward, backward,
+optimizer, data loading), on both sides excluding model building, per-epoch evaluation and
+checkpoint writing: ours from the ``throughput`` that ``ie.training.train`` records in
+``train_results.json``; the baseline from a ``TrainerCallback`` timing ``on_train_begin`` →
+``on_train_end`` (no evaluation or saving is configured there). With ``--bf16`` on a GPU, model FLOPs
+utilization = 3 x forward FLOPs of the non-padding tokens / time / measured peak bf16 matmul FLOP/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+
+BASE = {  # BertConfig defaults (bert-base), windows as configs/arabert.yaml
+    "scratch_hidden_size": 768,
+    "scratch_num_layers": 12,
+    "scratch_num_heads": 12,
+    "scratch_intermediate_size": 3072,
+    "window_length": 512,
+    "window_stride": 128,
+    "relation_hidden_size": 512,
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=("cpu", "base"), default="cpu")
+    p.add_argument("--epochs", type=int, default=4, help="passes over the seed windows per run (default 4)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the config's (2 for cpu-tiny)")
+    p.add_argument("--runs", type=int, default=3, help="interleaved repetitions per side (default 3)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bf16 mixed precision on both sides")
+    p.add_argument("--group-by-length", action="store_true",
+                   help="give the baseline Trainer group_by_length=True too (default: its default, off)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--quick", action="store_true", help="one epoch, one run: under a minute on 2 cores")
+    p.add_argument("--output", type=Path, default=common.RESULTS / "train.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.runs = 1, 1
+    return args
+
+
+def our_config(args: argparse.Namespace, out: Path, cache: Path) -> Any:
+    from ie.training import load_config
+
+    overrides = {
+        "output_dir": out,
+        "cache_dir": cache,
+        "num_train_epochs": args.epochs,
+        "logging_steps": 10_000,
+        "mixed_precision": "bf16" if args.bf16 else "no",
+        "save_total_limit": 1,
+    }
+    if args.batch_size:
+        overrides["per_device_train_batch_size"] = args.batch_size
+    if args.size == "base":
+        overrides.update(BASE)
+    flat = [x for k, v in overrides.items() for x in (f"--{k}", str(v))]
+    return load_config(common.ROOT / "configs" / "cpu-tiny.yaml", flat)
+
+
+def rows_and_encoder(cfg: Any, cache: Path) -> tuple[Path, list[dict[str, Any]], Any]:
+    """The encoder dir ours builds (same spec, same cache) and the windows it trains on."""
+    from transformers import AutoTokenizer
+
+    from ie.features import Featurizer
+    from ie.schema import SCHEMA
+    from ie.training import _resolve_encoder, load_split
+
+    docs, _, _ = load_split(cfg)
+    encoder = Path(_resolve_encoder(cfg, docs, cache))
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    featurizer = Featurizer(tokenizer, SCHEMA, cfg.window_length, cfg.window_stride)
+    rows = []
+    for enc, doc in zip(featurizer.encode([d.text for d in docs], [d.id for d in docs]), docs, strict=True):
+        rows += featurizer.training_rows(enc, doc)[0]
+    return encoder, rows, tokenizer
+
+
+def run_ours(cfg: Any) -> dict[str, float]:
+    from ie.training import train
+
+    out = train(cfg)
+    results = json.loads((out / "train_results.json").read_text())
+    tp = results["throughput"]
+    return {"seconds": tp["loop_seconds"], "tokens": tp["tokens"], "steps": tp["steps"]}
+
+
+def run_baseline(args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, tokenizer: Any, out: Path):
+    import torch
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForTokenClassification,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    from ie.schema import SCHEMA
+
+    tags = list(SCHEMA.bio_labels)
+    torch.manual_seed(cfg.seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        encoder, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)}
+    )
+    data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+    targs = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_train_epochs=cfg.num_train_epochs,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        seed=cfg.seed,
+        bf16=args.bf16,
+        use_cpu=args.device == "cpu",
+        train_sampling_strategy="group_by_length" if args.group_by_length else "random",
+    )
+    clock: dict[str, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, targs: Any, state: Any, control: Any, **k: Any) -> None:
+            _sync(args.device)
+            clock["begin"] = time.perf_counter()
+
+        def on_train_end(self, targs: Any, state: Any, control: Any, **k: Any) -> None:
+            _sync(args.device)
+            clock["end"] = time.perf_counter()
+            clock["steps"] = state.global_step
+
+    trainer = Trainer(model=model, args=targs, train_dataset=data, callbacks=[Clock()],
+                      data_collator=DataCollatorForTokenClassification(tokenizer))  # fmt: skip
+    trainer.train()
+    tokens = sum(len(r["input_ids"]) for r in rows) * cfg.num_train_epochs
+    return {"seconds": clock["end"] - clock["begin"], "tokens": tokens, "steps": clock["steps"]}
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cpu":
+        import os
+
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # accelerate would pick a GPU otherwise
+    started = time.perf_counter()
+    load = common.load_average()
+    peak = common.peak_matmul_flops(args.device, torch.bfloat16 if args.bf16 else torch.float32)
+    print(f"peak matmul: {peak / 1e9:.1f} GFLOP/s; load average {load}", flush=True)
+    times: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+    with tempfile.TemporaryDirectory(prefix="ie-bench-train-") as tmp:
+        work = Path(tmp)
+        cache = work / "cache"
+        cfg = our_config(args, work / "ours-0", cache)
+        encoder, rows, tokenizer = rows_and_encoder(cfg, cache)
+        lengths = [len(r["input_ids"]) for r in rows]
+        n_pairs = sum(len(r["relation_pairs"]) for r in rows)
+        from transformers import AutoConfig
+
+        enc_cfg = AutoConfig.from_pretrained(encoder)
+        print(f"{len(rows)} windows ({sum(lengths)} tokens, {n_pairs} relation candidate pairs) per epoch; "
+              f"encoder {enc_cfg.num_hidden_layers} layers, hidden {enc_cfg.hidden_size}; batch size "
+              f"{cfg.per_device_train_batch_size}; {args.epochs} epochs per run", flush=True)  # fmt: skip
+        for r in range(args.runs):
+            for side in ("ours", "baseline"):
+                gc.collect()
+                load = common.load_average()
+                if side == "ours":
+                    res = run_ours(our_config(args, work / f"ours-{r}", cache))
+                else:
+                    res = run_baseline(args, cfg, encoder, rows, tokenizer, work / f"hf-{r}")
+                res["load_average"] = load
+                times[side].append(res)
+                print(f"run {r + 1}/{args.runs} {side:>8}: {res['steps']} steps, {res['tokens']} tokens in "
+                      f"{res['seconds']:.2f} s = {res['tokens'] / res['seconds']:.0f} tokens/s (load {load})",
+                      flush=True)  # fmt: skip
+
+    per_epoch_flops = common.encoder_flops(enc_cfg, lengths, backward=True)
+    table, sides = [], {}
+    for side, runs in times.items():
+        rates = [x["tokens"] / x["seconds"] for x in runs]
+        med = common.median(rates)
+        flops_per_token = per_epoch_flops / sum(lengths)
+        sides[side] = {"runs": runs, "tokens_per_s": rates, "median_tokens_per_s": med,
+                       "model_flops_per_s": med * flops_per_token, "mfu": med * flops_per_token / peak}  # fmt: skip
+        table.append([side, med, med * flops_per_token / 1e9, f"{100 * med * flops_per_token / peak:.1f}%"])
+    print()
+    common.print_table(["side", "tokens/s (median)", "GFLOP/s (encoder)", "MFU"], table)
+    size = "CPU-sized" if args.size == "cpu" else "bert-base"
+    prec = " bf16" if args.bf16 else ""
+    o, b = sides["ours"], sides["baseline"]
+    comparisons = [
+        common.comparison(f"training {size}{prec}: tokens/s (ours: + relation head)",
+                          o["median_tokens_per_s"], b["median_tokens_per_s"], "tokens/s"),
+        common.comparison(f"training {size}{prec}: model FLOP/s, encoder (peak {peak / 1e9:.0f})",
+                          o["model_flops_per_s"] / 1e9, b["model_flops_per_s"] / 1e9, "GFLOP/s"),
+    ]  # fmt: skip
+    details = {
+        "peak_matmul_flops": peak,
+        "windows_per_epoch": len(rows),
+        "tokens_per_epoch": sum(lengths),
+        "relation_pairs_per_epoch": n_pairs,
+        "encoder": {"layers": enc_cfg.num_hidden_layers, "hidden": enc_cfg.hidden_size},
+        "batch_size": cfg.per_device_train_batch_size,
+        "sides": sides,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    common.finish("bench/train.py", args, comparisons, details, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
