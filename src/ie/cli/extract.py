@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ie.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
-from ie.fileio import atomic_write_text
+from ie.fileio import atomic_open, atomic_write_text
 
 FORMATS = ("jsonl", "label-studio")
 
@@ -126,20 +126,12 @@ def read_done_ids(path: Path, fmt: str) -> set[str]:
 
 def _append_atomically(dest: Path, lines: Iterable[bytes]) -> None:
     """dest := its own lines + ``lines``, through a temp file and an atomic rename."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            if dest.is_file():
-                with open(dest, "rb") as f:
-                    shutil.copyfileobj(f, out)
-            for line in lines:
-                out.write(line if line.endswith(b"\n") else line + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(dest, "wb") as out:
+        if dest.is_file():
+            with open(dest, "rb") as f:
+                shutil.copyfileobj(f, out)
+        for line in lines:
+            out.write(line if line.endswith(b"\n") else line + b"\n")
 
 
 def merge_parts(output: Path, fmt: str, index_of: Mapping[str, int] | None = None) -> int:
@@ -193,18 +185,9 @@ def write_task_list(lines: Path, output: Path) -> int:
                     n += 1
         yield "\n]\n"
 
-    # atomic_write_text needs the whole text: stream into a temp file ourselves instead
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            for piece in gen():
-                out.write(piece)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(output) as out:
+        for piece in gen():
+            out.write(piece)
     return n
 
 
