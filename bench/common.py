@@ -82,7 +82,9 @@ def load_average() -> list[float]:
         return []
 
 
-def peak_matmul_flops(device: str = "cpu", dtype: Any = None, n: int | None = None, seconds: float = 2.0) -> float:
+def peak_matmul_flops(
+    device: str = "cpu", dtype: Any = None, n: int | None = None, seconds: float = 2.0
+) -> float:
     """Best FLOP/s of a large square ``torch.matmul`` on this device: the ceiling MFU is measured against."""
     import torch
 
@@ -155,7 +157,12 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], file: Any
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(headers))]
     for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))), file=file)
+        print(
+            "  ".join(
+                c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths, strict=True))
+            ),
+            file=file,
+        )
         if n == 0:
             print("  ".join("-" * w for w in widths), file=file)
 
@@ -166,16 +173,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def finish(script: str, args: Any, comparisons: list[dict[str, Any]], details: dict[str, Any], output: Path | None) -> None:
+def finish(
+    script: str, args: Any, comparisons: list[dict[str, Any]], details: dict[str, Any], output: Path | None
+) -> None:
     """Write the JSON file (atomically), print the comparison table, end with the one JSON line."""
     from ie.fileio import atomic_write_json
 
     print()
     print_table(
         ["comparison", "ours", "baseline", "unit", "ratio"],
-        [[c["name"], c["ours"], c["baseline"], c["unit"], f"{c['ratio']:.2f}x" if c["ratio"] else "-"]
-         for c in comparisons],
-    )  # fmt: skip
+        [
+            [c["name"], c["ours"], c["baseline"], c["unit"], f"{c['ratio']:.2f}x" if c["ratio"] else "-"]
+            for c in comparisons
+        ],
+    )
     payload = {
         "script": script,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},

@@ -43,14 +43,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, help="trained CPU-sized model dir (default: random init)")
     p.add_argument("--sizes", nargs="+", choices=SIZES, default=list(SIZES))
     p.add_argument("--sentences", type=int, default=2000, help="minimum sentences per run (default 2000)")
-    p.add_argument("--base-sentences", type=int, default=None,
-                   help="minimum sentences for the bert-base size (default: --sentences)")  # fmt: skip
+    p.add_argument(
+        "--base-sentences",
+        type=int,
+        default=None,
+        help="minimum sentences for the bert-base size (default: --sentences)",
+    )
     p.add_argument("--runs", type=int, default=3, help="interleaved repetitions per side (default 3)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass, both sides")
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="run both sides in bfloat16 (GPU)")
-    p.add_argument("--int8", action="store_true",
-                   help="also time our side with dynamic int8 quantization of the encoder's Linear layers")  # fmt: skip
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time our side with dynamic int8 quantization of the encoder's Linear layers",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="fewer sentences, one run: under a minute on 2 cores")
     p.add_argument("--output", type=Path, default=common.RESULTS / "inference.json")
@@ -99,8 +106,10 @@ def build_joint(size: str, work: Path, model: Path | None) -> Path:
         cfg = _config("arabert.yaml")
         tokenizer = AutoTokenizer.from_pretrained(encoder)
         torch.manual_seed(0)
-        bert = BertModel(BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id),
-                         add_pooling_layer=False)  # fmt: skip
+        bert = BertModel(
+            BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id),
+            add_pooling_layer=False,
+        )
         encoder = work / "encoder-base"
         bert.save_pretrained(encoder)
         tokenizer.save_pretrained(encoder)
@@ -156,11 +165,8 @@ class Ours:
         from ie.extraction import Extractor, model_version
         from ie.prediction import Predictor
 
-        predictor = Predictor.from_pretrained(path, device=device, dtype=torch.bfloat16 if bf16 else None)
-        if int8:
-            predictor.model.backbone = torch.ao.quantization.quantize_dynamic(
-                predictor.model.backbone, {torch.nn.Linear}, dtype=torch.qint8
-            )
+        dtype = torch.bfloat16 if bf16 else None
+        predictor = Predictor.from_pretrained(path, device=device, dtype=dtype, int8=int8)
         self.extractor = Extractor(predictor, AliasTable.load(), model_version(path))
         self.batch_size = batch_size
         self.config = predictor.model.config.encoder_config
@@ -184,8 +190,14 @@ class Baseline:
         from transformers import pipeline
 
         kwargs = {"dtype": torch.bfloat16} if bf16 else {}
-        self.pipe = pipeline("token-classification", model=str(path), aggregation_strategy="simple",
-                             batch_size=batch_size, device=device, **kwargs)  # fmt: skip
+        self.pipe = pipeline(
+            "token-classification",
+            model=str(path),
+            aggregation_strategy="simple",
+            batch_size=batch_size,
+            device=device,
+            **kwargs,
+        )
         self.stride = stride
 
     def __call__(self, articles: list[dict[str, str]]) -> list[Any]:
@@ -193,9 +205,36 @@ class Baseline:
 
     def lengths(self, articles: list[dict[str, str]]) -> list[int]:
         tok = self.pipe.tokenizer
-        enc = tok([a["text"] for a in articles], truncation=True, stride=self.stride,
-                  return_overflowing_tokens=True, max_length=tok.model_max_length)  # fmt: skip
+        enc = tok(
+            [a["text"] for a in articles],
+            truncation=True,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            max_length=tok.model_max_length,
+        )
         return [sum(m) for m in enc["attention_mask"]]
+
+
+def agreement(a: list[Any], b: list[Any]) -> dict[str, float]:
+    """Exact-match F1 of entities (start, end, label) and relations between two runs' records."""
+
+    def f1(x: set, y: set) -> float:
+        return 2 * len(x & y) / (len(x) + len(y)) if x or y else 1.0
+
+    def entities(recs: list[Any]) -> set:
+        return {(r.id, e.start, e.end, e.label) for r in recs for e in r.entities}
+
+    def relations(recs: list[Any]) -> set:
+        return {
+            (r.id, x.head.start, x.head.end, x.tail.start, x.tail.end, x.label)
+            for r in recs
+            for x in r.relations
+        }
+
+    return {
+        "entities_f1": round(f1(entities(a), entities(b)), 4),
+        "relations_f1": round(f1(relations(a), relations(b)), 4),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,15 +251,17 @@ def bench_size(size: str, args: argparse.Namespace, work: Path, peak: float) -> 
     joint_dir = build_joint(size, work, args.model)
     ours = Ours(joint_dir, args.device, args.bf16, args.batch_size)
     stride = ours.extractor.predictor.model.config.window_stride
-    baseline = Baseline(build_baseline(joint_dir, work / f"baseline-{size}"), args.device, args.bf16,
-                        args.batch_size, stride)  # fmt: skip
+    baseline = Baseline(
+        build_baseline(joint_dir, work / f"baseline-{size}"), args.device, args.bf16, args.batch_size, stride
+    )
     sides: dict[str, Any] = {"ours": ours, "baseline": baseline}
     if args.int8:
         sides["ours-int8"] = Ours(joint_dir, args.device, False, args.batch_size, int8=True)
-    cfg = ours.config
-    enc = cfg
-    print(f"encoder: {enc.num_hidden_layers} layers, hidden {enc.hidden_size}, window "
-          f"{ours.extractor.predictor.model.config.window_length}/{stride}; batch size {args.batch_size}")  # fmt: skip
+    cfg = enc = ours.config
+    print(
+        f"encoder: {enc.num_hidden_layers} layers, hidden {enc.hidden_size}, window "
+        f"{ours.extractor.predictor.model.config.window_length}/{stride}; batch size {args.batch_size}"
+    )
 
     warm = articles[:5]
     for side in sides.values():  # load lazily-built kernels and caches outside the timing
@@ -233,11 +274,21 @@ def bench_size(size: str, args: argparse.Namespace, work: Path, peak: float) -> 
             load = common.load_average()
             seconds, outputs[name] = common.timed(lambda side=side: side(articles), args.device)
             times[name].append(seconds)
-            print(f"run {r + 1}/{args.runs} {name:>9}: {seconds:7.2f} s  "
-                  f"{n_sent / seconds:8.1f} sentences/s  (load {load})", flush=True)  # fmt: skip
+            print(
+                f"run {r + 1}/{args.runs} {name:>9}: {seconds:7.2f} s  "
+                f"{n_sent / seconds:8.1f} sentences/s  (load {load})",
+                flush=True,
+            )
 
-    rows, detail = [], {"articles": len(articles), "sentences": n_sent, "batch_size": args.batch_size,
-                        "layers": enc.num_hidden_layers, "hidden": enc.hidden_size, "sides": {}}  # fmt: skip
+    rows: list[list[Any]] = []
+    detail: dict[str, Any] = {
+        "articles": len(articles),
+        "sentences": n_sent,
+        "batch_size": args.batch_size,
+        "layers": enc.num_hidden_layers,
+        "hidden": enc.hidden_size,
+        "sides": {},
+    }
     for name, side in sides.items():
         med = common.median(times[name])
         lengths = side.lengths(articles)
@@ -261,25 +312,48 @@ def bench_size(size: str, args: argparse.Namespace, work: Path, peak: float) -> 
         else:
             d["entities"] = sum(len(x) for x in outputs[name])
         detail["sides"][name] = d
-        rows.append([f"{label} {name}", d["sentences_per_s"], d["articles_per_s"], d["tokens"],
-                     d["achieved_flops_per_s"] / 1e9, f"{100 * d['mfu']:.1f}%", d["entities"],
-                     d.get("relations", "-")])  # fmt: skip
+        rows.append(
+            [
+                f"{label} {name}",
+                d["sentences_per_s"],
+                d["articles_per_s"],
+                d["tokens"],
+                d["achieved_flops_per_s"] / 1e9,
+                f"{100 * d['mfu']:.1f}%" + (" (fp32-equivalent)" if name.endswith("int8") else ""),
+                d["entities"],
+                d.get("relations", "-"),
+            ]
+        )
     common.print_table(
         ["side", "sentences/s", "articles/s", "tokens", "GFLOP/s", "MFU", "spans", "relations"], rows
     )
     o, b = detail["sides"]["ours"], detail["sides"]["baseline"]
     comps = [
-        common.comparison(f"inference {label}: sentences/s", o["sentences_per_s"], b["sentences_per_s"],
-                          "sentences/s"),
-        common.comparison(f"inference {label}: articles/s", o["articles_per_s"], b["articles_per_s"],
-                          "articles/s"),
-        common.comparison(f"inference {label}: achieved model FLOP/s (peak {peak / 1e9:.0f})",
-                          o["achieved_flops_per_s"] / 1e9, b["achieved_flops_per_s"] / 1e9, "GFLOP/s"),
-    ]  # fmt: skip
+        common.comparison(
+            f"inference {label}: sentences/s", o["sentences_per_s"], b["sentences_per_s"], "sentences/s"
+        ),
+        common.comparison(
+            f"inference {label}: articles/s", o["articles_per_s"], b["articles_per_s"], "articles/s"
+        ),
+        common.comparison(
+            f"inference {label}: achieved model FLOP/s (peak {peak / 1e9:.0f})",
+            o["achieved_flops_per_s"] / 1e9,
+            b["achieved_flops_per_s"] / 1e9,
+            "GFLOP/s",
+        ),
+    ]
     if "ours-int8" in detail["sides"]:
         q = detail["sides"]["ours-int8"]
-        comps.append(common.comparison(f"inference {label} int8: sentences/s", q["sentences_per_s"],
-                                       b["sentences_per_s"], "sentences/s"))  # fmt: skip
+        q["agreement_with_float32"] = agreement(outputs["ours"], outputs["ours-int8"])
+        print(f"int8 vs float32 outputs: {q['agreement_with_float32']}")
+        comps.append(
+            common.comparison(
+                f"inference {label} int8: sentences/s",
+                q["sentences_per_s"],
+                b["sentences_per_s"],
+                "sentences/s",
+            )
+        )
     del sides, ours, baseline, outputs
     gc.collect()
     if args.device != "cpu":

@@ -51,8 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="interleaved repetitions per side (default 3)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true", help="bf16 mixed precision on both sides")
-    p.add_argument("--group-by-length", action="store_true",
-                   help="give the baseline Trainer group_by_length=True too (default: its default, off)")  # fmt: skip
+    p.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="give the baseline Trainer group_by_length=True too (default: its default, off)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="one epoch, one run: under a minute on 2 cores")
     p.add_argument("--output", type=Path, default=common.RESULTS / "train.json")
@@ -124,7 +127,10 @@ def run_baseline(args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, 
     tags = list(SCHEMA.bio_labels)
     torch.manual_seed(cfg.seed)
     model = AutoModelForTokenClassification.from_pretrained(
-        encoder, num_labels=len(tags), id2label=dict(enumerate(tags)), label2id={t: i for i, t in enumerate(tags)}
+        encoder,
+        num_labels=len(tags),
+        id2label=dict(enumerate(tags)),
+        label2id={t: i for i, t in enumerate(tags)},
     )
     data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
     targs = TrainingArguments(
@@ -159,8 +165,13 @@ def run_baseline(args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, 
             clock["end"] = time.perf_counter()
             clock["steps"] = state.global_step
 
-    trainer = Trainer(model=model, args=targs, train_dataset=data, callbacks=[Clock()],
-                      data_collator=DataCollatorForTokenClassification(tokenizer))  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        args=targs,
+        train_dataset=data,
+        callbacks=[Clock()],
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+    )
     trainer.train()
     tokens = sum(len(r["input_ids"]) for r in rows) * cfg.num_train_epochs
     return {"seconds": clock["end"] - clock["begin"], "tokens": tokens, "steps": clock["steps"]}
@@ -198,9 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         from transformers import AutoConfig
 
         enc_cfg = AutoConfig.from_pretrained(encoder)
-        print(f"{len(rows)} windows ({sum(lengths)} tokens, {n_pairs} relation candidate pairs) per epoch; "
-              f"encoder {enc_cfg.num_hidden_layers} layers, hidden {enc_cfg.hidden_size}; batch size "
-              f"{cfg.per_device_train_batch_size}; {args.epochs} epochs per run", flush=True)  # fmt: skip
+        print(
+            f"{len(rows)} windows ({sum(lengths)} tokens, {n_pairs} relation candidate pairs) per epoch; "
+            f"encoder {enc_cfg.num_hidden_layers} layers, hidden {enc_cfg.hidden_size}; batch size "
+            f"{cfg.per_device_train_batch_size}; {args.epochs} epochs per run",
+            flush=True,
+        )
         for r in range(args.runs):
             for side in ("ours", "baseline"):
                 gc.collect()
@@ -211,9 +225,11 @@ def main(argv: list[str] | None = None) -> int:
                     res = run_baseline(args, cfg, encoder, rows, tokenizer, work / f"hf-{r}")
                 res["load_average"] = load
                 times[side].append(res)
-                print(f"run {r + 1}/{args.runs} {side:>8}: {res['steps']} steps, {res['tokens']} tokens in "
-                      f"{res['seconds']:.2f} s = {res['tokens'] / res['seconds']:.0f} tokens/s (load {load})",
-                      flush=True)  # fmt: skip
+                print(
+                    f"run {r + 1}/{args.runs} {side:>8}: {res['steps']} steps, {res['tokens']} tokens in "
+                    f"{res['seconds']:.2f} s = {res['tokens'] / res['seconds']:.0f} tokens/s (load {load})",
+                    flush=True,
+                )
 
     per_epoch_flops = common.encoder_flops(enc_cfg, lengths, backward=True)
     table, sides = [], {}
@@ -221,8 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         rates = [x["tokens"] / x["seconds"] for x in runs]
         med = common.median(rates)
         flops_per_token = per_epoch_flops / sum(lengths)
-        sides[side] = {"runs": runs, "tokens_per_s": rates, "median_tokens_per_s": med,
-                       "model_flops_per_s": med * flops_per_token, "mfu": med * flops_per_token / peak}  # fmt: skip
+        sides[side] = {
+            "runs": runs,
+            "tokens_per_s": rates,
+            "median_tokens_per_s": med,
+            "model_flops_per_s": med * flops_per_token,
+            "mfu": med * flops_per_token / peak,
+        }
         table.append([side, med, med * flops_per_token / 1e9, f"{100 * med * flops_per_token / peak:.1f}%"])
     print()
     common.print_table(["side", "tokens/s (median)", "GFLOP/s (encoder)", "MFU"], table)
@@ -230,11 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     prec = " bf16" if args.bf16 else ""
     o, b = sides["ours"], sides["baseline"]
     comparisons = [
-        common.comparison(f"training {size}{prec}: tokens/s (ours: + relation head)",
-                          o["median_tokens_per_s"], b["median_tokens_per_s"], "tokens/s"),
-        common.comparison(f"training {size}{prec}: model FLOP/s, encoder (peak {peak / 1e9:.0f})",
-                          o["model_flops_per_s"] / 1e9, b["model_flops_per_s"] / 1e9, "GFLOP/s"),
-    ]  # fmt: skip
+        common.comparison(
+            f"training {size}{prec}: tokens/s (ours: + relation head)",
+            o["median_tokens_per_s"],
+            b["median_tokens_per_s"],
+            "tokens/s",
+        ),
+        common.comparison(
+            f"training {size}{prec}: model FLOP/s, encoder (peak {peak / 1e9:.0f})",
+            o["model_flops_per_s"] / 1e9,
+            b["model_flops_per_s"] / 1e9,
+            "GFLOP/s",
+        ),
+    ]
     details = {
         "peak_matmul_flops": peak,
         "windows_per_epoch": len(rows),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -96,6 +97,52 @@ def test_relation_head_never_emits_a_label_the_schema_forbids():
         for r, label in enumerate(model.config.relation_labels[1:], start=1):
             if not SCHEMA.allows(label, head, tail):
                 assert p[r] == 0.0, (head, label, tail)
+
+
+def _per_pair_reference(model: JointModel, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """The relation head as its definition reads: one concatenated feature row per pair, then the MLP."""
+    row, hs, he, ts, te, hl, tl = pairs.unbind(-1)
+    x = hidden.float()
+
+    def mean(start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        rows = [
+            x[r, a:b].mean(0) if b > a else x.new_zeros(x.size(-1))
+            for r, a, b in zip(row, start, end, strict=True)
+        ]
+        return torch.stack(rows)
+
+    low, high = torch.minimum(he, te), torch.maximum(hs, ts)
+    distance = ts - hs
+    bucket = [
+        0 if d == 0 else min(int(math.log2(abs(d))) + 1, model.config.distance_buckets) for d in distance
+    ]
+    bucket = torch.sign(distance) * torch.tensor(bucket) + model.config.distance_buckets
+    features = torch.cat(
+        [x[row, hs], x[row, he - 1], mean(hs, he), x[row, ts], x[row, te - 1], mean(ts, te), mean(low, high),
+         model.span_label_embedding(hl), model.span_label_embedding(tl), model.distance_embedding(bucket)],
+        dim=-1,
+    )  # fmt: skip
+    return model.relation_classifier(features)
+
+
+def test_relation_head_computes_the_per_pair_definition():
+    """The head projects each distinct span once instead of building one feature row per pair; it must
+    be the same function as concatenating the pair features and applying the MLP."""
+    torch.manual_seed(0)
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA).eval()
+    batch = _batch(model)
+    pairs = batch["relation_pairs"]
+    # spans touching each other and the window edges, heads after tails, a span next to itself
+    edge = pairs[:3].clone()
+    edge[:, 1:5] = torch.tensor([[1, 2, 2, 3], [5, 9, 1, 5], [3, 4, 3, 4]])
+    pairs = torch.cat([pairs, edge])
+    with torch.inference_mode():
+        hidden = model.encode(batch["input_ids"], batch["attention_mask"])
+        fast = model.relation_logits(hidden, pairs)
+        reference = _per_pair_reference(model, hidden, pairs)
+    forbidden = fast == torch.finfo(fast.dtype).min  # the schema mask; checked by its own test
+    assert 0 < forbidden.sum() < forbidden.numel()
+    assert torch.allclose(fast[~forbidden], reference[~forbidden], atol=1e-5, rtol=1e-4)
 
 
 def test_config_rejects_label_maps_that_do_not_match_its_schema():

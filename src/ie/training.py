@@ -509,7 +509,7 @@ def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path
     return str(build_encoder(texts, cache_dir / f"encoder-{key}", spec))
 
 
-def _optimizer(model: JointModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: JointModel, cfg: TrainConfig, device: Any = None) -> torch.optim.Optimizer:
     head_lr = cfg.head_learning_rate or cfg.learning_rate
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
@@ -525,7 +525,46 @@ def _optimizer(model: JointModel, cfg: TrainConfig) -> torch.optim.Optimizer:
         }
         for (backbone, no_decay), ps in sorted(groups.items())
     ]
-    return torch.optim.AdamW(params, lr=cfg.learning_rate)
+    # The fused kernel (one pass over all parameters) is several times faster than the default
+    # per-tensor loop on CPU and on CUDA; same update, same state dict (checkpoints interchange).
+    fused = device is not None and torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, fused=fused or None)
+
+
+class Throughput:
+    """Non-padding tokens and wall time of the optimizer steps (data loading, forward, backward,
+    update), without evaluation and checkpoint writing. Tokens are summed on the device, so counting
+    adds no synchronisation per step; the clock syncs once per epoch."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.tokens = torch.zeros((), dtype=torch.long, device=device)
+        self.seconds = 0.0
+        self._since: float | None = None
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def start(self) -> None:
+        self._sync()
+        self._since = time.perf_counter()
+
+    def stop(self) -> None:
+        if self._since is not None:
+            self._sync()
+            self.seconds += time.perf_counter() - self._since
+            self._since = None
+
+    def count(self, batch: dict[str, Any]) -> None:
+        self.tokens += batch["attention_mask"].sum()
+
+    def summary(self, accelerator: Any, steps: int) -> dict[str, Any]:
+        """All processes' tokens over this process's time (they step in lockstep)."""
+        tokens = int(accelerator.reduce(self.tokens, reduction="sum"))
+        rate = tokens / self.seconds if self.seconds > 0 else 0.0
+        return {"tokens": tokens, "steps": steps, "loop_seconds": round(self.seconds, 3),
+                "tokens_per_second": round(rate, 1)}  # fmt: skip
 
 
 def _forget_previous_run() -> None:
@@ -606,7 +645,7 @@ def train(
         num_workers=cfg.dataloader_num_workers,
         generator=torch.Generator().manual_seed(cfg.seed),  # never draws from the global RNG
     )
-    optimizer = _optimizer(model, cfg)
+    optimizer = _optimizer(model, cfg, accelerator.device)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     steps_per_epoch = math.ceil(len(loader) / cfg.gradient_accumulation_steps)
     total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.num_train_epochs
@@ -643,6 +682,7 @@ def train(
         disable=not accelerator.is_local_main_process,
     )
     running, running_n = torch.zeros((), device=accelerator.device), 0  # summed on device: no sync per step
+    throughput, first_step = Throughput(accelerator.device), state.global_step
     done = state.global_step >= total_steps
     for epoch in range(state.epoch, epochs):
         if done:
@@ -654,7 +694,9 @@ def train(
         # a fresh (resumed) loader counts from 0, so give it the real epoch.
         epoch_loader.set_epoch(epoch)
         model.train()
+        throughput.start()
         for batch in epoch_loader:
+            throughput.count(batch)
             with accelerator.accumulate(model):
                 output = model(**batch)
                 accelerator.backward(output.loss)
@@ -678,11 +720,14 @@ def train(
                 running, running_n = torch.zeros((), device=accelerator.device), 0
             done = state.global_step >= total_steps
             if cfg.save_steps > 0 and state.global_step % cfg.save_steps == 0 and not done:
+                throughput.stop()
                 save_checkpoint(accelerator, cfg, state)
+                throughput.start()
             if state.global_step == cfg.stop_after_steps:
                 _kill_self()
             if done:
                 break
+        throughput.stop()
 
         metrics = evaluate_model(
             accelerator, accelerator.unwrap_model(model), tokenizer, eval_docs, cfg.per_device_eval_batch_size
@@ -702,6 +747,14 @@ def train(
         state.epoch, state.batches_in_epoch = epoch + 1, 0
         save_checkpoint(accelerator, cfg, state)
     progress.close()
+    speed = throughput.summary(accelerator, state.global_step - first_step)
+    accelerator.log({"train/tokens_per_second": speed["tokens_per_second"]}, step=state.global_step)
+    logger.info(
+        "training loop: %d non-padding tokens in %.1f s = %.0f tokens/s",
+        speed["tokens"],
+        speed["loop_seconds"],
+        speed["tokens_per_second"],
+    )
 
     best = Path(cfg.output_dir) / CHECKPOINTS / f"{_BEST_PREFIX}{state.best_step:07d}"
     best_metrics = next(h for h in state.history if h["step"] == state.best_step)
@@ -716,6 +769,7 @@ def train(
             len(train_docs),
             len(eval_docs),
             time.time() - started,
+            speed,
         )
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -732,6 +786,7 @@ def _publish_final(
     n_train: int,
     n_eval: int,
     seconds: float,
+    speed: dict[str, Any] | None = None,
 ) -> None:
     """Best weights + tokenizer + model card + results into output_dir, each file replaced atomically."""
     out = Path(cfg.output_dir)
@@ -757,6 +812,11 @@ def _publish_final(
         "seed": cfg.seed,
         "wall time (s)": f"{seconds:.0f}",
     }
+    if speed and speed["loop_seconds"] > 0:
+        training["training throughput"] = (
+            f"{speed['tokens_per_second']:,.0f} non-padding tokens/s ({speed['steps']} steps in "
+            f"{speed['loop_seconds']:.0f} s, evaluation and checkpoints excluded)"
+        )
     figures = {k: f"{v:.4f}" for k, v in metrics.items() if k not in ("epoch", "step")}
     atomic_write_text(tmp / "README.md", model_card(config, training, figures))
     atomic_write_json(
@@ -767,6 +827,7 @@ def _publish_final(
             "history": state.history,
             "split": split,
             "train_seconds": round(seconds, 1),
+            "throughput": speed or {},
             "config": asdict(cfg),
         },
     )
