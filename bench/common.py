@@ -82,6 +82,16 @@ def load_average() -> list[float]:
         return []
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated
+    and slower than float32, so the CPU benchmarks skip it."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
 def peak_matmul_flops(
     device: str = "cpu", dtype: Any = None, n: int | None = None, seconds: float = 2.0
 ) -> float:

@@ -178,6 +178,37 @@ def test_extract_many_streams(tiny_model):
     assert len(pulled) <= 4  # two chunks of two, nothing read ahead beyond the chunk
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_faster_precisions_stay_close_to_float32_and_slice_the_text(
+    seed_run, tiny_model, tmp_path, precision
+):
+    """``--precision`` trades exactness for speed; on the trained seed model the records barely move."""
+    out = tmp_path / "events.jsonl"
+    argv = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
+            "--precision", precision, "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert extract_main(argv) == 0
+    exact, fast = _lines(seed_run), _lines(out)
+    assert [r["id"] for r in fast] == [r["id"] for r in exact]
+    texts = {p.name: p.read_text(encoding="utf-8") for p in SEED_FILES}
+    for r in fast:
+        text = texts[Path(r["source"]).name]
+        for m in _mentions(r):
+            assert text[m["start"] : m["end"]] == m["text"]
+
+    def spans(records):
+        return {(r["id"], e["start"], e["end"], e["label"]) for r in records for e in r["entities"]}
+
+    a, b = spans(exact), spans(fast)
+    assert a and 2 * len(a & b) / (len(a) + len(b)) >= 0.95, (len(a), len(b), len(a & b))
+
+
+def test_unknown_precision_is_refused(tiny_model):
+    from ie.prediction import Predictor
+
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Predictor.from_pretrained(tiny_model, device="cpu", precision="fp8")
+
+
 def test_resume_repairs_a_truncated_line_and_skips_done_ids(seed_run, tiny_model, tmp_path, capsys):
     lines = seed_run.read_bytes().splitlines(keepends=True)
     out = tmp_path / "out.jsonl"

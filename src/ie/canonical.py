@@ -69,6 +69,9 @@ class AliasTable:
     version: int
     actors: dict[str, str] = field(default_factory=dict)
     places: dict[str, str] = field(default_factory=dict)
+    # canonical() results: news repeats the same few hundred names, and every span of every record
+    # and event is named (about 300 calls per article). Bounded; cleared when full.
+    _memo: dict[tuple[str, bool], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_ALIASES) -> AliasTable:
@@ -98,13 +101,24 @@ class AliasTable:
         A known name is also found behind a proclitic that :func:`strip_clitics` cannot tell from a
         root letter on its own (بديرالزور، لقسد): the alias table decides.
         """
-        index = self.actors if label in ("ACTOR", "PERSON") else self.places
+        actor = label in ("ACTOR", "PERSON")
+        found = self._memo.get((text, actor))
+        if found is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[(text, actor)] = self._canonical(text, self.actors if actor else self.places)
+        return found
+
+    def _canonical(self, text: str, index: dict[str, str]) -> str:
         stripped = strip_clitics(" ".join(text.strip(_QUOTES + " ").split()))
         for reading in (text, *_proclitic_readings(stripped)):
             found = index.get(_key(reading))
             if found is not None:
                 return found
         return stripped.replace("“", "").replace("”", "")
+
+
+_MEMO_SIZE = 100_000
 
 
 def _proclitic_readings(text: str) -> list[str]:

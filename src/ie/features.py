@@ -175,20 +175,23 @@ class Featurizer:
         self, doc_id: str, text: str, norm: Any, token_ids: list[int], offsets: list, word_ids: list
     ) -> EncodedText:
         input_ids: list[int] = []
-        spans: list[tuple[int, int]] = []
+        starts: list[int] = []
+        ends: list[int] = []
         groups: list[int] = []
+        to_original = norm.to_original
         for tid, (ns, ne), wid in zip(token_ids, offsets, word_ids, strict=True):
             if ne <= ns:  # a token with no characters (some tokenizers emit them) carries no label
                 continue
-            os_, oe = norm.to_original(ns, ne)
+            os_, oe = to_original(ns, ne)
             input_ids.append(tid)
-            spans.append((os_, oe))
+            starts.append(os_)
+            ends.append(oe)
             groups.append(wid if wid is not None else -1)
 
         # Characters no token covers (diacritics, tatweel, control characters) belong to the word
         # they are glued to, so a word's extent is exactly what an annotator would select.
         covered = bytearray(len(text))
-        for s, e in spans:
+        for s, e in zip(starts, ends, strict=True):
             covered[s:e] = b"\x01" * (e - s)
 
         words: list[Word] = []
@@ -197,8 +200,7 @@ class Featurizer:
             u = t + 1
             while u < len(input_ids) and groups[u] == groups[t] and groups[t] != -1:
                 u += 1
-            start = min(s for s, _ in spans[t:u])
-            end = max(e for _, e in spans[t:u])
+            start, end = min(starts[t:u]), max(ends[t:u])
             while start > 0 and not covered[start - 1] and not text[start - 1].isspace():
                 if words and words[-1].end >= start:
                     break

@@ -198,7 +198,8 @@ class JointModel(PreTrainedModel):
             # a fresh (aligned) copy: results do not depend on where the weights happen to sit in memory
             return weight[:, start:end].T.contiguous()
 
-        x = self.dropout(hidden).float()
+        dropped = self.dropout(hidden)  # one mask, read by every block below
+        x = dropped.float()
         sums = _prefix_sums(x)
 
         # every distinct (row, start, end) span, as head and as tail: first, last and mean vectors
@@ -213,7 +214,8 @@ class JointModel(PreTrainedModel):
         n = row.size(0)
 
         # tokens between the two spans: mean of the projected states, from projected prefix sums
-        projected = _prefix_sums(x @ block(6 * h, 7 * h))
+        # (the projection of every token runs in the encoder's dtype: fast in bfloat16; the sums in float32)
+        projected = _prefix_sums((dropped @ block(6 * h, 7 * h).to(dropped.dtype)).float())
         low, high = torch.minimum(he, te), torch.maximum(hs, ts).clamp(min=0)
         between = (projected[row, high] - projected[row, low]) / (high - low).clamp(min=1).unsqueeze(-1)
         between = torch.where((high > low).unsqueeze(-1), between, 0.0)

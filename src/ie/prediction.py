@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,8 @@ _CHUNK_BATCHES = 8
 # Candidate pairs scored per relation-head call: bounds memory (a few floats x relation_hidden_size
 # per pair) while keeping the per-call work (projecting the whole batch once) rare.
 _PAIRS_PER_CALL = 16384
+# Inference precisions: float32 is exact; the others are faster and measured against it.
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class Predictor:
@@ -57,21 +58,24 @@ class Predictor:
         cls,
         path: str | os.PathLike[str],
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
-        int8: bool = False,
+        precision: str = "float32",
     ) -> Predictor:
-        """``int8=True`` (CPU only) quantizes the encoder's Linear layers dynamically to int8
-        (:func:`quantize_int8`): faster on CPU, outputs close to but not identical with float32."""
+        """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
+        model in bfloat16 (GPUs, and CPUs with AVX512-BF16/AMX, where matmuls run ~4x faster than
+        float32); ``int8`` (CPU only) quantizes the encoder's Linear layers dynamically
+        (:func:`quantize_int8`). Both give outputs close to, not identical with, float32:
+        ``bench/inference.py`` measures the agreement."""
         from transformers import AutoTokenizer
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = JointModel.from_pretrained(str(path), **kwargs).to(device).eval()
-        if dtype is not None:  # from_pretrained(dtype=) leaves the nested encoder in its config's dtype
-            model.to(dtype)
-        if int8:
-            if torch.device(device).type != "cpu" or dtype not in (None, torch.float32):
-                raise ValueError("int8 quantization runs on CPU in float32 only")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if precision == "int8" and device.type != "cpu":
+            raise ValueError("int8 quantization runs on CPU only")
+        model = JointModel.from_pretrained(str(path)).to(device).eval()
+        if precision == "bfloat16":
+            model.to(torch.bfloat16)
+        elif precision == "int8":
             quantize_int8(model)
         return cls(model, AutoTokenizer.from_pretrained(str(path)), device)
 
@@ -166,16 +170,17 @@ class Predictor:
                     model.relation_logits(hidden_states[bi], pairs[sl].to(self.device)).float().softmax(-1)
                 )
                 score, label = (x.cpu() for x in probs.max(-1))
-                for n in label.nonzero().flatten().tolist():
-                    doc = docs[int(text[sl][n])]
-                    doc.relations.append(
-                        Relation(
-                            doc.spans[int(head[sl][n])].id,
-                            doc.spans[int(tail[sl][n])].id,
-                            f.relation_labels[int(label[n])],
-                            float(score[n]),
-                        )
-                    )
+                found = label.nonzero().flatten()  # label 0 is "no relation"
+                for t, h, tl, lab, sc in zip(
+                    text[sl][found].tolist(),
+                    head[sl][found].tolist(),
+                    tail[sl][found].tolist(),
+                    label[found].tolist(),
+                    score[found].tolist(),
+                    strict=True,
+                ):
+                    spans = docs[t].spans
+                    docs[t].relations.append(Relation(spans[h].id, spans[tl].id, f.relation_labels[lab], sc))
         for doc in docs:
             order = {s.id: n for n, s in enumerate(doc.spans)}
             doc.relations.sort(key=lambda r: (order[r.head], order[r.tail]))
@@ -226,7 +231,6 @@ class Predictor:
             requests[bi].append((pairs[sel], text[sel], head[sel], tail[sel]))
 
 
-_last_release = 0.0
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 _malloc_tuned = False
 
@@ -234,8 +238,7 @@ _malloc_tuned = False
 def _tune_malloc(threshold: int = 4 << 20) -> None:
     """Serve CPU allocations of 4 MiB and more (activations, hidden states) with their own mappings,
     returned to the OS when freed. glibc otherwise raises this threshold as big blocks are freed,
-    after which they come from the heap and fragment it: the peak RSS of a long stream then climbs
-    chunk after chunk. Process-wide, once; no-op off glibc; costs no measurable speed."""
+    after which they come from the heap and fragment it. Process-wide, once; no-op off glibc."""
     global _malloc_tuned
     if _malloc_tuned:
         return
@@ -246,24 +249,51 @@ def _tune_malloc(threshold: int = 4 << 20) -> None:
         pass
 
 
-def _release_free_memory(min_interval: float = 0.25) -> None:
-    """Give the pages glibc keeps after CPU tensors are freed back to the OS (at most 4 times a second,
-    about a millisecond each).
+class _HeapGuard:
+    """Gives the pages glibc keeps after CPU tensors are freed back to the OS, when they pile up.
 
-    Batches of varying shape leave the heap fragmented; glibc then holds the freed memory and a long
-    stream of articles sees its resident memory creep up although nothing is alive (+400 MiB over
-    3,000 articles before this). Trimming after each batch and each predict call keeps peak RSS flat
-    (``bench/memory.py``). No-op off glibc.
+    What :func:`_tune_malloc` leaves on the heap (small blocks of batches of varying shape) still
+    fragments it; glibc then holds on to freed memory and a long stream of articles sees its
+    resident memory climb although nothing stays alive (+400 MiB over 3,000 articles before both).
+    After each batch the resident size is read (``/proc/self/statm``, microseconds); once it exceeds
+    ``slack`` x the size right after the last trim, ``malloc_trim`` releases the free pages.
+    Trimming only then keeps the cost of re-faulting memory low while the peak stays flat
+    (``bench/memory.py``). No-op off Linux/glibc.
     """
-    global _last_release
-    now = time.monotonic()
-    if now - _last_release < min_interval:
-        return
-    _last_release = now
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
-        pass
+
+    def __init__(self, slack: float = 1.1):
+        self.slack = slack
+        self.floor = 0
+        try:
+            self._trim = ctypes.CDLL(None).malloc_trim
+            self._page = os.sysconf("SC_PAGE_SIZE")
+            self._resident()
+        except (OSError, AttributeError, ValueError):
+            self._trim = None
+
+    def _resident(self) -> int:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * self._page
+
+    def check(self) -> None:
+        if self._trim is None:
+            return
+        rss = self._resident()
+        if not self.floor:
+            self.floor = rss
+        elif rss > self.floor * self.slack:
+            self._trim(0)
+            self.floor = self._resident()
+
+
+_heap_guard: _HeapGuard | None = None
+
+
+def _release_free_memory() -> None:
+    global _heap_guard
+    if _heap_guard is None:
+        _heap_guard = _HeapGuard()
+    _heap_guard.check()
 
 
 def quantize_int8(model: JointModel) -> JointModel:

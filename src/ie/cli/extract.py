@@ -247,6 +247,8 @@ def _record_line(record: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ie.prediction import PRECISIONS
+
     p = argparse.ArgumentParser(
         prog="ie-extract",
         description="Extract strike and casualty events from Arabic articles: one JSON record per article.",
@@ -262,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--date", help="article date (YYYY-MM-DD) for inputs that carry none")
     p.add_argument("--device", help="torch device (default: the accelerate process's device)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="float32 (exact, default); bfloat16 or int8 (CPU): faster, near-identical outputs "
+        "(bench/README.md gives the speed and agreement)",
+    )
     p.add_argument("--aliases", type=Path, default=None, help="alias table (default configs/aliases.yaml)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--write-schema", type=Path, metavar="PATH",
@@ -330,7 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         return _fail(f"--aliases: {e}", show)
     try:
-        extractor = Extractor.from_pretrained(args.model, device=args.device or state.device, aliases=aliases)
+        extractor = Extractor.from_pretrained(
+            args.model, device=args.device or state.device, aliases=aliases, precision=args.precision
+        )
     except Exception as e:  # a broken model directory: one line, not a traceback
         return _fail(f"--model {args.model}: cannot load the model ({type(e).__name__}: {e})", show)
 
