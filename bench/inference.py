@@ -91,27 +91,19 @@ def _config(name: str) -> Any:
     return load_config(common.ROOT / "configs" / name, ["--output_dir", "unused"])
 
 
-def build_joint(size: str, work: Path, model: Path | None) -> Path:
+def build_joint(size: str, work: Path, model: Path | None, calibration_steps: int = 30) -> Path:
     """Our model dir for a size: the trained one given, or a random-init one built here."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ie.encoder import EncoderSpec, build_encoder
+    from ie.encoder import build_encoder
     from ie.modeling import JointModel
+    from ie.training import scratch_encoder_spec
 
     if size == "cpu" and model is not None:
         return model
     tiny = _config("cpu-tiny.yaml")
-    spec = EncoderSpec(
-        vocab_size=tiny.scratch_vocab_size,
-        hidden_size=tiny.scratch_hidden_size,
-        num_hidden_layers=tiny.scratch_num_layers,
-        num_attention_heads=tiny.scratch_num_heads,
-        intermediate_size=tiny.scratch_intermediate_size,
-        max_position_embeddings=max(512, tiny.window_length),
-        seed=tiny.seed,
-    )
-    encoder = build_encoder(common.seed_texts(), work / "encoder-cpu", spec)
+    encoder = build_encoder(common.seed_texts(), work / "encoder-cpu", scratch_encoder_spec(tiny))
     cfg = tiny
     if size == "base":
         cfg = _config("arabert.yaml")
@@ -133,14 +125,14 @@ def build_joint(size: str, work: Path, model: Path | None) -> Path:
         relation_hidden_size=cfg.relation_hidden_size,
         classifier_dropout=cfg.classifier_dropout,
     )
-    calibrate(joint, AutoTokenizer.from_pretrained(encoder))
+    calibrate(joint, AutoTokenizer.from_pretrained(encoder), calibration_steps)
     out = work / f"joint-{size}"
     joint.save_pretrained(out)
     AutoTokenizer.from_pretrained(encoder).save_pretrained(out)
     return out
 
 
-def calibrate(joint: Any, tokenizer: Any) -> None:
+def calibrate(joint: Any, tokenizer: Any, steps: int = 30) -> None:
     """Set the heads' "nothing here" biases so that the random-init model emits as many spans and
     relations on the seeds as the gold annotation holds.
 
@@ -176,7 +168,7 @@ def calibrate(joint: Any, tokenizer: Any) -> None:
 
     def bisect(bias: torch.Tensor, index: int, count: Any, target: int) -> None:
         low, high = -20.0, 20.0  # the count falls as the "nothing" bias rises
-        for _ in range(30):
+        for _ in range(steps):
             with torch.no_grad():
                 bias[index] = (low + high) / 2
             if count() > target:
@@ -324,7 +316,7 @@ def bench_size(
     n_sent = sum(common.count_sentences(a["text"]) for a in articles)
     label = "CPU-sized" if size == "cpu" else "bert-base"
     print(f"\n== {label}: {len(articles)} articles, {n_sent} sentences ==", flush=True)
-    joint_dir = build_joint(size, work, args.model)
+    joint_dir = build_joint(size, work, args.model, 14 if args.quick else 30)
     names = {p: "ours" if p == args.precisions[0] else f"ours-{p}" for p in args.precisions}
     sides: dict[str, Any] = {
         names[p]: Ours(joint_dir, args.device, p, args.batch_size) for p in args.precisions
@@ -342,7 +334,7 @@ def bench_size(
         f"{ours.extractor.predictor.model.config.window_length}/{stride}; batch size {args.batch_size}"
     )
 
-    warm = articles[:5]
+    warm = articles[: 1 if args.quick else 5]
     for side in sides.values():  # load lazily-built kernels and caches outside the timing
         side(warm)
     times: dict[str, list[float]] = {k: [] for k in sides}
@@ -452,10 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load = common.load_average()
     peaks = {}
-    for precision in {"float32", "bfloat16" if args.bf16 else "float32", *args.precisions}:
-        dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        peaks[precision] = common.peak_matmul_flops(args.device, dtype)
+    for precision in sorted({"float32", "bfloat16" if args.bf16 else "float32", *args.precisions}):
+        if precision == "int8":  # dynamic int8 is counted against the float32 peak
+            continue
+        dtype = getattr(torch, precision)
+        peaks[precision] = common.peak_matmul_flops(args.device, dtype, seconds=0.5 if args.quick else 2.0)
         print(f"peak {precision} matmul: {peaks[precision] / 1e9:.1f} GFLOP/s on {args.device}", flush=True)
+    if "int8" in args.precisions:
+        peaks["int8"] = peaks["float32"]
     print(f"load average {load}", flush=True)
     comparisons, details = [], {"peak_matmul_flops": peaks, "load_average_start": load, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="ie-bench-") as tmp:

@@ -4,6 +4,11 @@
     python bench/train.py --quick            # under a minute on 2 cores
     python bench/train.py --device cuda --bf16 --size base   # bert-base in bf16 with MFU, on a GPU
 
+Each precision is timed on both sides (same precision against same precision); on a CPU with native
+bf16 matmul the default runs float32 and bfloat16 (autocast mixed precision: accelerate's
+``mixed_precision: bf16`` for ours, ``bf16=True`` for the Trainer), and also reports ours in bf16 against the
+Trainer's default float32.
+
 Both sides train on the same windows (the gold seed articles through ``ie.features.Featurizer``),
 with an encoder of the same size and config, the same batch size, learning-rate schedule, clipping
 and number of optimizer steps. Ours trains the tagger AND the relation head (every schema-allowed
@@ -32,6 +37,7 @@ from typing import Any
 
 import common
 
+PRECISIONS = ("float32", "bfloat16")
 BASE = {  # BertConfig defaults (bert-base), windows as configs/arabert.yaml
     "scratch_hidden_size": 768,
     "scratch_num_layers": 12,
@@ -50,7 +56,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=None, help="default: the config's (2 for cpu-tiny)")
     p.add_argument("--runs", type=int, default=3, help="interleaved repetitions per side (default 3)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--bf16", action="store_true", help="bf16 mixed precision on both sides")
+    p.add_argument("--bf16", action="store_true", help="bf16 mixed precision only, on both sides (a GPU)")
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=None,
+        help="precisions to time, each on both sides (default: float32, plus bfloat16 on a CPU with native "
+        "bf16 matmul)",
+    )
     p.add_argument(
         "--group-by-length",
         action="store_true",
@@ -62,10 +76,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.runs = 1, 1
+    if args.precisions is None:
+        args.precisions = ["bfloat16"] if args.bf16 else ["float32"]
+        if not args.bf16 and args.device == "cpu" and common.cpu_has_bf16():
+            args.precisions.append("bfloat16")
     return args
 
 
-def our_config(args: argparse.Namespace, out: Path, cache: Path) -> Any:
+def our_config(args: argparse.Namespace, out: Path, cache: Path, precision: str = "float32") -> Any:
     from ie.training import load_config
 
     overrides = {
@@ -73,7 +91,7 @@ def our_config(args: argparse.Namespace, out: Path, cache: Path) -> Any:
         "cache_dir": cache,
         "num_train_epochs": args.epochs,
         "logging_steps": 10_000,
-        "mixed_precision": "bf16" if args.bf16 else "no",
+        "mixed_precision": "bf16" if precision == "bfloat16" else "no",
         "save_total_limit": 1,
     }
     if args.batch_size:
@@ -111,7 +129,9 @@ def run_ours(cfg: Any) -> dict[str, float]:
     return {"seconds": tp["loop_seconds"], "tokens": tp["tokens"], "steps": tp["steps"]}
 
 
-def run_baseline(args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, tokenizer: Any, out: Path):
+def run_baseline(
+    args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, tokenizer: Any, out: Path, precision: str
+) -> dict[str, float]:
     import torch
     from datasets import Dataset
     from transformers import (
@@ -149,7 +169,7 @@ def run_baseline(args: argparse.Namespace, cfg: Any, encoder: Path, rows: list, 
         report_to=[],
         disable_tqdm=True,
         seed=cfg.seed,
-        bf16=args.bf16,
+        bf16=precision == "bfloat16",
         use_cpu=args.device == "cpu",
         train_sampling_strategy="group_by_length" if args.group_by_length else "random",
     )
@@ -196,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # accelerate would pick a GPU otherwise
     started = time.perf_counter()
     load = common.load_average()
-    peak = common.peak_matmul_flops(args.device, torch.bfloat16 if args.bf16 else torch.float32)
-    print(f"peak matmul: {peak / 1e9:.1f} GFLOP/s; load average {load}", flush=True)
-    times: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+    peaks = {p: common.peak_matmul_flops(args.device, getattr(torch, p)) for p in args.precisions}
+    print(", ".join(f"peak {p} matmul: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()), f"; load {load}")
+    sides = [(who, p) for p in args.precisions for who in ("ours", "baseline")]
+    times: dict[tuple[str, str], list[dict[str, float]]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="ie-bench-train-") as tmp:
         work = Path(tmp)
         cache = work / "cache"
@@ -216,62 +237,74 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for r in range(args.runs):
-            for side in ("ours", "baseline"):
+            for who, precision in sides:
                 gc.collect()
                 load = common.load_average()
-                if side == "ours":
-                    res = run_ours(our_config(args, work / f"ours-{r}", cache))
+                if who == "ours":
+                    res = run_ours(our_config(args, work / f"ours-{precision}-{r}", cache, precision))
                 else:
-                    res = run_baseline(args, cfg, encoder, rows, tokenizer, work / f"hf-{r}")
+                    out = work / f"hf-{precision}-{r}"
+                    res = run_baseline(args, cfg, encoder, rows, tokenizer, out, precision)
                 res["load_average"] = load
-                times[side].append(res)
+                times[who, precision].append(res)
                 print(
-                    f"run {r + 1}/{args.runs} {side:>8}: {res['steps']} steps, {res['tokens']} tokens in "
-                    f"{res['seconds']:.2f} s = {res['tokens'] / res['seconds']:.0f} tokens/s (load {load})",
+                    f"run {r + 1}/{args.runs} {who:>8} {precision:>8}: {res['steps']} steps, {res['tokens']} "
+                    f"tokens in {res['seconds']:.2f} s = {res['tokens'] / res['seconds']:.0f} tokens/s "
+                    f"(load {load})",
                     flush=True,
                 )
 
-    per_epoch_flops = common.encoder_flops(enc_cfg, lengths, backward=True)
-    table, sides = [], {}
-    for side, runs in times.items():
+    flops_per_token = common.encoder_flops(enc_cfg, lengths, backward=True) / sum(lengths)
+    table, summary = [], {}
+    for (who, precision), runs in times.items():
         rates = [x["tokens"] / x["seconds"] for x in runs]
         med = common.median(rates)
-        flops_per_token = per_epoch_flops / sum(lengths)
-        sides[side] = {
+        mfu = med * flops_per_token / peaks[precision]
+        summary[f"{who}-{precision}"] = {
             "runs": runs,
             "tokens_per_s": rates,
             "median_tokens_per_s": med,
             "model_flops_per_s": med * flops_per_token,
-            "mfu": med * flops_per_token / peak,
+            "mfu": mfu,
         }
-        table.append([side, med, med * flops_per_token / 1e9, f"{100 * med * flops_per_token / peak:.1f}%"])
+        table.append([who, precision, med, med * flops_per_token / 1e9, f"{100 * mfu:.1f}%"])
     print()
-    common.print_table(["side", "tokens/s (median)", "GFLOP/s (encoder)", "MFU"], table)
+    common.print_table(["side", "precision", "tokens/s (median)", "GFLOP/s (encoder)", "MFU"], table)
     size = "CPU-sized" if args.size == "cpu" else "bert-base"
-    prec = " bf16" if args.bf16 else ""
-    o, b = sides["ours"], sides["baseline"]
-    comparisons = [
-        common.comparison(
-            f"training {size}{prec}: tokens/s (ours: + relation head)",
-            o["median_tokens_per_s"],
-            b["median_tokens_per_s"],
-            "tokens/s",
-        ),
-        common.comparison(
-            f"training {size}{prec}: model FLOP/s, encoder (peak {peak / 1e9:.0f})",
-            o["model_flops_per_s"] / 1e9,
-            b["model_flops_per_s"] / 1e9,
-            "GFLOP/s",
-        ),
-    ]
+    comparisons = []
+    for precision in args.precisions:
+        o, b = summary[f"ours-{precision}"], summary[f"baseline-{precision}"]
+        comparisons += [
+            common.comparison(
+                f"training {size} {precision}: tokens/s (ours: + relation head)",
+                o["median_tokens_per_s"],
+                b["median_tokens_per_s"],
+                "tokens/s",
+            ),
+            common.comparison(
+                f"training {size} {precision}: model FLOP/s, encoder (peak {peaks[precision] / 1e9:.0f})",
+                o["model_flops_per_s"] / 1e9,
+                b["model_flops_per_s"] / 1e9,
+                "GFLOP/s",
+            ),
+        ]
+    if {"float32", "bfloat16"} <= set(args.precisions):
+        comparisons.append(
+            common.comparison(
+                f"training {size}: tokens/s, ours bfloat16 (+ relation head) vs Trainer default float32",
+                summary["ours-bfloat16"]["median_tokens_per_s"],
+                summary["baseline-float32"]["median_tokens_per_s"],
+                "tokens/s",
+            )
+        )
     details = {
-        "peak_matmul_flops": peak,
+        "peak_matmul_flops": peaks,
         "windows_per_epoch": len(rows),
         "tokens_per_epoch": sum(lengths),
         "relation_pairs_per_epoch": n_pairs,
         "encoder": {"layers": enc_cfg.num_hidden_layers, "hidden": enc_cfg.hidden_size},
         "batch_size": cfg.per_device_train_batch_size,
-        "sides": sides,
+        "sides": summary,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
     common.finish("bench/train.py", args, comparisons, details, args.output)

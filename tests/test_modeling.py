@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel
 
 from ie.features import Featurizer, collate
-from ie.modeling import JointModel, JointModelConfig, model_card
+from ie.modeling import FastDropout, JointModel, JointModelConfig, model_card
 from ie.schema import SCHEMA
 
 
@@ -143,6 +143,45 @@ def test_relation_head_computes_the_per_pair_definition():
     forbidden = fast == torch.finfo(fast.dtype).min  # the schema mask; checked by its own test
     assert 0 < forbidden.sum() < forbidden.numel()
     assert torch.allclose(fast[~forbidden], reference[~forbidden], atol=1e-5, rtol=1e-4)
+
+    # ... and the same gradients, for the hidden states and for every weight of the head
+    hidden = hidden.clone().requires_grad_()
+    weights = [model.span_label_embedding.weight, model.distance_embedding.weight]
+    weights += list(model.relation_classifier.parameters())
+    cotangent = torch.randn(fast.shape).masked_fill(forbidden, 0.0)
+    grads = []
+    for head in (model.relation_logits, lambda h, p: _per_pair_reference(model, h, p)):
+        out = head(hidden, pairs).masked_fill(forbidden, 0.0)
+        grads.append(torch.autograd.grad(out, [hidden, *weights], cotangent))
+    for name, a, b in zip(["hidden", "labels", "distances", "w1", "b1", "w2", "b2"], *grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), name
+
+
+def test_fast_dropout_drops_at_rate_p_keeps_the_expectation_and_backpropagates_its_mask():
+    torch.manual_seed(0)
+    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA)
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    # the encoder's own dropout modules too (and one per head); none is left on the slow path
+    assert len(dropouts) > 2 and all(isinstance(m, FastDropout) for m in dropouts)
+
+    drop = FastDropout(0.1).train()
+    x = torch.full((1000, 1000), 2.0, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    rate = 1 - kept.float().mean().item()
+    assert abs(rate - 0.1) < 5 * math.sqrt(0.1 * 0.9 / x.numel())  # 5 sigma
+    assert torch.allclose(y[kept], torch.tensor(2.0 / (1 - 6554 / 65536)))
+    assert abs(y.mean().item() - 2.0) < 0.01
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept) and torch.allclose(x.grad[kept], y[kept] / 2.0)
+    assert not torch.equal(drop(x), drop(x))  # a fresh mask per call
+    # the four 16-bit lanes of every random draw are all used: no position is never (or always) dropped
+    lanes = (torch.stack([drop(torch.ones(4000, 4)) for _ in range(50)]) == 0).float().mean((0, 1))
+    assert ((lanes > 0.07) & (lanes < 0.13)).all(), lanes
+
+    drop.eval()
+    assert torch.equal(drop(x), x)
+    assert torch.equal(FastDropout(0.0).train()(x), x)
 
 
 def test_config_rejects_label_maps_that_do_not_match_its_schema():

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from ie.document import Document
+from ie.encoder import EncoderSpec, build_encoder
 from ie.features import FEATURES_VERSION, Coverage, Featurizer, collate
 from ie.fileio import atomic_write_json, atomic_write_text
 from ie.modeling import JointModel, JointModelConfig, model_card
@@ -490,12 +491,9 @@ def _save_best(accelerator: Any, cfg: TrainConfig, model: Any, state: TrainerSta
 # ---------------------------------------------------------------------------------------------
 
 
-def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path) -> str:
-    if not cfg.encoder_from_scratch:
-        return cfg.model_name_or_path
-    from ie.encoder import EncoderSpec, build_encoder
-
-    spec = EncoderSpec(
+def scratch_encoder_spec(cfg: TrainConfig) -> EncoderSpec:
+    """The from-scratch encoder a config's ``scratch_*`` fields describe."""
+    return EncoderSpec(
         vocab_size=cfg.scratch_vocab_size,
         hidden_size=cfg.scratch_hidden_size,
         num_hidden_layers=cfg.scratch_num_layers,
@@ -504,6 +502,12 @@ def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path
         max_position_embeddings=max(512, cfg.window_length),
         seed=cfg.seed,
     )
+
+
+def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path) -> str:
+    if not cfg.encoder_from_scratch:
+        return cfg.model_name_or_path
+    spec = scratch_encoder_spec(cfg)
     texts = sorted({d.text for d in docs})
     key = hashlib.sha256(json.dumps([asdict(spec), texts], ensure_ascii=False).encode()).hexdigest()[:16]
     return str(build_encoder(texts, cache_dir / f"encoder-{key}", spec))
