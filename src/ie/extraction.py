@@ -49,6 +49,24 @@ def model_version(path: str | os.PathLike[str]) -> str:
     return f"{path.resolve().name}@{h.hexdigest()[:12]}"
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a chunk is processed.
+
+    A chunk allocates tens of thousands of small objects (spans, records), almost none in cycles:
+    reference counting frees them. Each allocation burst still triggers full collections that walk
+    every object alive, the loaded model's and the caller's records included: 10-15% of the
+    extraction time (``bench/inference.py``). What cycles a chunk leaves are collected after it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class Extractor:
     """A :class:`~ie.prediction.Predictor` plus event assembly and canonical names."""
 
@@ -126,13 +144,8 @@ class Extractor:
         if chunk:
             yield from self._chunk(chunk, batch_size)
 
+    @_gc_paused()  # around the whole chunk, never around the caller's handling of what it yields
     def _chunk(self, chunk: list[Article], batch_size: int) -> list[ExtractionRecord | ExtractionError]:
-        with _gc_paused():
-            return self._chunk_records(chunk, batch_size)
-
-    def _chunk_records(
-        self, chunk: list[Article], batch_size: int
-    ) -> list[ExtractionRecord | ExtractionError]:
         out: list[ExtractionRecord | ExtractionError | None] = [None] * len(chunk)
         todo = []
         for i, a in enumerate(chunk):
@@ -164,24 +177,6 @@ class Extractor:
                 logger.warning("article %s: %s", chunk[i].id, e, exc_info=True)
                 out[i] = self.error(chunk[i], f"event assembly failed: {type(e).__name__}: {e}")
         return out  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is processed.
-
-    A chunk allocates tens of thousands of small objects (spans, records), almost none in cycles:
-    reference counting frees them. Each allocation burst still triggers full collections that walk
-    every object alive, the loaded model's and the caller's records included: 10-15% of the
-    extraction time (``bench/inference.py``). What cycles a chunk leaves are collected after it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _as_article(item: Article | Mapping[str, Any] | str, n: int) -> Article:
