@@ -122,6 +122,20 @@ def peak_matmul_flops(
             return best
 
 
+def peak_flops_by_dtype(device: str, dtypes: Sequence[str], seconds: float = 2.0, rounds: int = 2) -> dict:
+    """:func:`peak_matmul_flops` per torch dtype name, the best of ``rounds`` interleaved measurements:
+    one window of background load on a shared machine would otherwise set a low peak, and MFU above 100 %."""
+    import torch
+
+    peaks = dict.fromkeys(dtypes, 0.0)
+    for _ in range(rounds):
+        for name in dtypes:
+            peaks[name] = max(
+                peaks[name], peak_matmul_flops(device, getattr(torch, name), seconds=seconds / rounds)
+            )
+    return peaks
+
+
 def encoder_flops(config: Any, lengths: Sequence[int], backward: bool = False) -> float:
     """Model FLOPs of a BERT encoder over sequences of these (non-padding) lengths.
 

@@ -443,15 +443,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     load = common.load_average()
-    peaks = {}
-    for precision in sorted({"float32", "bfloat16" if args.bf16 else "float32", *args.precisions}):
-        if precision == "int8":  # dynamic int8 is counted against the float32 peak
-            continue
-        dtype = getattr(torch, precision)
-        peaks[precision] = common.peak_matmul_flops(args.device, dtype, seconds=0.5 if args.quick else 2.0)
-        print(f"peak {precision} matmul: {peaks[precision] / 1e9:.1f} GFLOP/s on {args.device}", flush=True)
+    dtypes = sorted({"float32", "bfloat16" if args.bf16 else "float32", *args.precisions} - {"int8"})
+    peaks = common.peak_flops_by_dtype(args.device, dtypes, seconds=1.0 if args.quick else 4.0)
+    for precision, peak in peaks.items():
+        print(f"peak {precision} matmul: {peak / 1e9:.1f} GFLOP/s on {args.device}", flush=True)
     if "int8" in args.precisions:
-        peaks["int8"] = peaks["float32"]
+        peaks["int8"] = peaks["float32"]  # dynamic int8 is counted against the float32 peak
     print(f"load average {load}", flush=True)
     comparisons, details = [], {"peak_matmul_flops": peaks, "load_average_start": load, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="ie-bench-") as tmp:

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # accelerate would pick a GPU otherwise
     started = time.perf_counter()
     load = common.load_average()
-    peaks = {p: common.peak_matmul_flops(args.device, getattr(torch, p)) for p in args.precisions}
+    peaks = common.peak_flops_by_dtype(args.device, args.precisions, seconds=1.0 if args.quick else 4.0)
     print(", ".join(f"peak {p} matmul: {v / 1e9:.1f} GFLOP/s" for p, v in peaks.items()), f"; load {load}")
     sides = [(who, p) for p in args.precisions for who in ("ours", "baseline")]
     times: dict[tuple[str, str], list[dict[str, float]]] = {side: [] for side in sides}

@@ -107,8 +107,8 @@ _LANES = 1 << 16
 class FastDropout(nn.Dropout):
     """``nn.Dropout`` with a mask that costs a quarter of a random draw per element on CPU.
 
-    torch's CPU ``bernoulli_`` draws one number per element at about 8 ns each: a fifth of a training
-    step of the CPU-sized model, baseline included. Here one 64-bit draw yields four 16-bit lanes; an
+    torch's CPU ``bernoulli_`` draws one number per element at about 8 ns each: 15-25 % of a training
+    step of the CPU-sized model (bench/profile_train.py). Here one 64-bit draw yields four 16-bit lanes; an
     element is dropped when its lane falls in the lowest ``round(p x 65536)`` values, and kept ones
     are scaled by the inverse of that realised keep rate, so the expectation stays exact (``p`` is
     realised to within 1/65536). Off CPU (CUDA dropout is already a fused kernel) and in eval it is
