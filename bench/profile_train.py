@@ -43,13 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from ie.features import Featurizer, collate
-    from ie.modeling import JointModel
     from ie.schema import SCHEMA
     from ie.training import (
         LengthGroupedBatchSampler,
         _optimizer,
         _resolve_encoder,
         build_dataset,
+        build_model,
         load_config,
         load_split,
     )
@@ -66,14 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             DataLoader(dataset, batch_sampler=sampler, collate_fn=partial(collate, pad_token_id=0))
         )
         torch.manual_seed(cfg.seed)
-        joint = JointModel.from_encoder(
-            encoder,
-            schema=SCHEMA,
-            window_length=cfg.window_length,
-            window_stride=cfg.window_stride,
-            classifier_dropout=cfg.classifier_dropout,
-            relation_hidden_size=cfg.relation_hidden_size,
-        ).train()
+        joint = build_model(cfg, encoder).train()
         tagger = AutoModelForTokenClassification.from_pretrained(encoder, num_labels=len(SCHEMA.bio_labels))
         tagger.train()
     optimizers = {  # ours: the optimizer train() builds; the baseline: one fused AdamW, as the Trainer's

@@ -504,6 +504,19 @@ def scratch_encoder_spec(cfg: TrainConfig) -> EncoderSpec:
     )
 
 
+def build_model(cfg: TrainConfig, encoder_path: str | os.PathLike[str]) -> JointModel:
+    """Fresh heads over the encoder, sized and weighted as the config says."""
+    return JointModel.from_encoder(
+        encoder_path,
+        schema=SCHEMA,
+        window_length=cfg.window_length,
+        window_stride=cfg.window_stride,
+        classifier_dropout=cfg.classifier_dropout,
+        relation_hidden_size=cfg.relation_hidden_size,
+        relation_loss_weight=cfg.relation_loss_weight,
+    )
+
+
 def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path) -> str:
     if not cfg.encoder_from_scratch:
         return cfg.model_name_or_path
@@ -632,15 +645,7 @@ def train(
         logger.warning("span not representable (boundary inside a word): %s %s", doc_id, span)
 
     set_seed(cfg.seed)  # heads initialised the same whatever ran before
-    model = JointModel.from_encoder(
-        encoder_path,
-        schema=SCHEMA,
-        window_length=cfg.window_length,
-        window_stride=cfg.window_stride,
-        classifier_dropout=cfg.classifier_dropout,
-        relation_hidden_size=cfg.relation_hidden_size,
-        relation_loss_weight=cfg.relation_loss_weight,
-    )
+    model = build_model(cfg, encoder_path)
     sampler = LengthGroupedBatchSampler(dataset["length"], cfg.per_device_train_batch_size, cfg.seed)
     loader = DataLoader(
         dataset,
