@@ -42,3 +42,37 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=indent) + "\n")
+
+
+class OutputLocked(RuntimeError):
+    """Another process holds the lock of an output: a second writer is refused, never interleaved."""
+
+
+@contextmanager
+def output_lock(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive, non-blocking lock on ``target`` (a file or a folder) while the block runs.
+
+    The lock is ``fcntl.flock`` on ``.NAME.lock`` beside ``target``: the kernel drops it when the
+    holder exits or is killed, so a crash never leaves a stale lock. A second holder gets
+    :class:`OutputLocked` at once, naming ``target`` and the pid that holds it. The lock file itself
+    stays (removing it would race with a waiting locker); it is empty but for that pid.
+    """
+    import fcntl
+
+    target = Path(target)
+    lock = target.with_name(f".{target.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise OutputLocked(
+                f"{target}: another run (pid {holder}) is writing it; wait for it or choose another output"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lock
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
