@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -274,6 +275,9 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     folder = tmp_path / "txt"
     folder.mkdir()
     (folder / "latin1.txt").write_bytes("قصف".encode("cp1256"))
+    cp1256_line = json.dumps({"id": "arabic-cp1256", "text": seed[:200]}, ensure_ascii=False).encode("cp1256")
+    with open(jsonl, "ab") as f:
+        f.write(cp1256_line + b"\n")
     (folder / "blank.txt").write_text("\n\n", encoding="utf-8")
     shutil.copy(SEED_FILES[1], folder / "ok.txt")
     out = tmp_path / "out.jsonl"
@@ -283,7 +287,8 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     for r in records:
         validator.validate(r)
     by_id = {(r["id"], "error" in r): r for r in records}
-    expected = ["good", "empty", "in.jsonl:3", "in.jsonl:4", "bad-date", "good", "7", "blank", "latin1", "ok"]
+    expected = ["good", "empty", "in.jsonl:3", "in.jsonl:4", "bad-date", "good", "7", "in.jsonl:9", "blank",
+                "latin1", "ok"]  # fmt: skip
     assert [r["id"] for r in records] == expected
     assert by_id[("good", False)]["date"] == "2023-11-14"
     assert "empty" in by_id[("empty", True)]["error"]
@@ -291,7 +296,9 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     assert "'id'" in by_id[("in.jsonl:4", True)]["error"]
     assert "not an ISO date" in by_id[("bad-date", True)]["error"]
     assert "duplicate id 'good'" in by_id[("good", True)]["error"]
-    assert "not UTF-8" in by_id[("latin1", True)]["error"]
+    fix = "not UTF-8 (cp1256? convert with iconv -f cp1256 -t utf-8)"
+    assert by_id[("latin1", True)]["error"] == f"{folder / 'latin1.txt'}: {fix}"
+    assert by_id[("in.jsonl:9", True)]["error"] == f"{jsonl}: line 9: {fix}"
     assert "empty text" in by_id[("blank", True)]["error"]
     for ok in ("7", "ok"):
         assert "error" not in by_id[(ok, False)]
@@ -362,3 +369,12 @@ def test_two_processes_write_each_article_once(seed_run, tiny_model, tmp_path):
     assert "5 records written" in done.stderr  # the counts of both processes, gathered
     assert not list(tmp_path.glob("*.part-*"))
     assert [_without_scores(r) for r in _lines(out)] == [_without_scores(r) for r in _lines(seed_run)]
+
+
+def test_all_failing_chunk_logs_no_spurious_batch_failure(tiny_model, caplog):
+    extractor = Extractor.from_pretrained(tiny_model)
+    articles = [Article("a", None, "x.txt", error="x.txt: not UTF-8"), {"id": "b", "text": "   "}]
+    with caplog.at_level(logging.WARNING, logger="ie"):
+        records = list(extractor.extract_many(articles, batch_size=4))
+    assert [(r.id, r.error) for r in records] == [("a", "x.txt: not UTF-8"), ("b", "empty text")]
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
