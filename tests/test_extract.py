@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
 import itertools
 import json
+import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+import ie.cli.extract
 from ie.articles import Article, check_inputs, count_articles, iter_articles
 from ie.cli.extract import main as extract_main
 from ie.extraction import Extractor
+from ie.fileio import output_lock
 from ie.labelstudio import load_documents
 from ie.records import SCHEMA_PATH, record_json_schema_text
 from ie.studio_client import build_import
@@ -274,6 +281,9 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     folder = tmp_path / "txt"
     folder.mkdir()
     (folder / "latin1.txt").write_bytes("قصف".encode("cp1256"))
+    cp1256_line = json.dumps({"id": "arabic-cp1256", "text": seed[:200]}, ensure_ascii=False).encode("cp1256")
+    with open(jsonl, "ab") as f:
+        f.write(cp1256_line + b"\n")
     (folder / "blank.txt").write_text("\n\n", encoding="utf-8")
     shutil.copy(SEED_FILES[1], folder / "ok.txt")
     out = tmp_path / "out.jsonl"
@@ -283,7 +293,8 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     for r in records:
         validator.validate(r)
     by_id = {(r["id"], "error" in r): r for r in records}
-    expected = ["good", "empty", "in.jsonl:3", "in.jsonl:4", "bad-date", "good", "7", "blank", "latin1", "ok"]
+    expected = ["good", "empty", "in.jsonl:3", "in.jsonl:4", "bad-date", "good", "7", "in.jsonl:9", "blank",
+                "latin1", "ok"]  # fmt: skip
     assert [r["id"] for r in records] == expected
     assert by_id[("good", False)]["date"] == "2023-11-14"
     assert "empty" in by_id[("empty", True)]["error"]
@@ -291,7 +302,9 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     assert "'id'" in by_id[("in.jsonl:4", True)]["error"]
     assert "not an ISO date" in by_id[("bad-date", True)]["error"]
     assert "duplicate id 'good'" in by_id[("good", True)]["error"]
-    assert "not UTF-8" in by_id[("latin1", True)]["error"]
+    fix = "not UTF-8 (cp1256? convert with iconv -f cp1256 -t utf-8)"
+    assert by_id[("latin1", True)]["error"] == f"{folder / 'latin1.txt'}: {fix}"
+    assert by_id[("in.jsonl:9", True)]["error"] == f"{jsonl}: line 9: {fix}"
     assert "empty text" in by_id[("blank", True)]["error"]
     for ok in ("7", "ok"):
         assert "error" not in by_id[(ok, False)]
@@ -362,3 +375,310 @@ def test_two_processes_write_each_article_once(seed_run, tiny_model, tmp_path):
     assert "5 records written" in done.stderr  # the counts of both processes, gathered
     assert not list(tmp_path.glob("*.part-*"))
     assert [_without_scores(r) for r in _lines(out)] == [_without_scores(r) for r in _lines(seed_run)]
+
+
+# ---------------------------------------------------------------------------------------------
+# re-runs, concurrent runs, unwritable outputs, start-up time (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_all_failing_chunk_logs_no_spurious_batch_failure(tiny_model, caplog):
+    extractor = Extractor.from_pretrained(tiny_model)
+    articles = [Article("a", None, "x.txt", error="x.txt: not UTF-8"), {"id": "b", "text": "   "}]
+    with caplog.at_level(logging.WARNING, logger="ie"):
+        records = list(extractor.extract_many(articles, batch_size=4))
+    assert [(r.id, r.error) for r in records] == [("a", "x.txt: not UTF-8"), ("b", "empty text")]
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_readme_quick_start_can_be_rerun(tiny_model, tmp_path, monkeypatch, capsys):
+    """README: ``ie-extract --model M --input seeds/ --output runs/events.jsonl --overwrite``, twice."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    monkeypatch.chdir(tmp_path)
+    argv = ["--model", str(tiny_model), "--input", "seeds/", "--output", "runs/events.jsonl", "--overwrite",
+            "--no-progress"]  # fmt: skip
+    assert extract_main(argv) == 0
+    first = (tmp_path / "runs" / "events.jsonl").read_bytes()
+    assert extract_main(argv) == 0, capsys.readouterr().err
+    assert "5 records written" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "events.jsonl").read_bytes() == first
+    assert [json.loads(x)["id"] for x in first.splitlines()] == [p.stem for p in SEED_FILES]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".events.jsonl.lock", "events.jsonl"]
+
+
+def _many_articles(path: Path, n: int) -> list[str]:
+    texts = [p.read_text(encoding="utf-8")[:1500] for p in SEED_FILES]
+    ids = [f"a{i:03d}" for i in range(n)]
+    rows = [
+        json.dumps({"id": i, "text": texts[k % len(texts)]}, ensure_ascii=False) for k, i in enumerate(ids)
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return ids
+
+
+def test_a_second_writer_is_refused_and_the_first_run_is_unaffected(tiny_model, tmp_path):
+    """Two real processes on one output: the second (--resume or --overwrite) exits 2, changing nothing."""
+    ids = _many_articles(tmp_path / "in.jsonl", 48)
+    out = tmp_path / "out.jsonl"
+    cmd = [*_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input",
+           str(tmp_path / "in.jsonl"), "--output", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
+    # --batch-size 1: chunks of 8 articles, so the first lines come early and most of the run is ahead
+    first = subprocess.Popen([*cmd, "--batch-size", "1"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_file() and b"\n" in out.read_bytes()):
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the first run wrote nothing in 120 s"
+            time.sleep(0.01)
+        first.send_signal(signal.SIGSTOP)  # mid-run, holding the output, for as long as the test needs
+        assert first.poll() is None, "the first run ended before it could be paused: give it more articles"
+        snapshot = out.read_bytes()
+        assert 0 < len(snapshot.splitlines()) < len(ids)
+        for flag in ("--resume", "--overwrite"):
+            second = subprocess.run([*cmd, flag], capture_output=True, text=True, check=False, cwd=ROOT)
+            err = second.stderr.strip().splitlines()
+            assert second.returncode == 2, second.stderr[-3000:]
+            assert len(err) == 1 and f"another run (pid {first.pid}) is writing it" in err[0], err
+            assert out.read_bytes() == snapshot
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-3000:]
+    assert f"{len(ids)} records written" in first_err
+    records = _lines(out)
+    assert [r["id"] for r in records] == ids and not any("error" in r for r in records)
+    # the lock went with the first run: a resume now runs, finds everything done, adds nothing
+    again = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert (
+        again.returncode == 0
+        and f"0 records written to {out} (0 errors, {len(ids)} already done)" in again.stderr
+    )
+    assert _lines(out) == records
+
+
+def test_a_locked_output_is_refused_before_the_model_loads(tiny_model, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.jsonl"
+    loads = _count_model_loads(monkeypatch)
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--no-progress"]
+    with output_lock(out):
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            assert extract_main([*args, *extra]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "another run" in err[0] and str(out) in err[0], err
+    assert loads == [] and not out.exists()
+    assert extract_main(args) == 0 and len(loads) == 1
+
+
+def _count_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    loads: list[Path] = []
+    real = Extractor.from_pretrained.__func__
+
+    def counted(cls, path, *args, **kwargs):
+        loads.append(Path(path))
+        return real(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(Extractor, "from_pretrained", classmethod(counted))
+    return loads
+
+
+def _mount(*args: str) -> str | None:
+    """Run mount(8); its complaint, or None when it worked."""
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"mount exited {done.returncode}")
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A fresh tmpfs mounted on a folder, unmounted afterwards: a real small disk, a real read-only one."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the CI job runs the tests as root)")
+    where = tmp_path / "mnt"
+    where.mkdir()
+    complaint = _mount("-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(where))
+    if complaint is not None:
+        pytest.skip(f"this machine does not let root mount a tmpfs: {complaint}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _resize(where: Path, size: str) -> None:
+    assert _mount("-o", f"remount,size={size}", str(where)) is None
+
+
+class _ReadOnly:
+    """Make a folder read-only for this process: remount ro as root (chmod does not stop root), else chmod."""
+
+    def __init__(self, folder: Path, as_root: bool):
+        self.folder, self.as_root = folder, as_root
+
+    def __enter__(self) -> Path:
+        if self.as_root:
+            assert _mount("-o", "remount,ro", str(self.folder)) is None
+        else:
+            self.folder.chmod(0o555)
+        with pytest.raises(OSError):  # the test is only honest if the folder really is read-only
+            (self.folder / "probe").write_bytes(b"")
+        return self.folder
+
+    def __exit__(self, *exc) -> None:
+        if self.as_root:
+            assert _mount("-o", "remount,rw", str(self.folder)) is None
+        else:
+            self.folder.chmod(0o755)
+
+
+@pytest.fixture
+def writable_dir(tmp_path, request) -> tuple[Path, bool]:
+    """A folder ``_ReadOnly`` can make read-only for this user: a tmpfs as root, else a plain folder."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return request.getfixturevalue("tmpfs"), True
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder, False
+
+
+def test_read_only_output_is_refused_before_the_model_loads_and_resume_completes_later(
+    seed_run, tiny_model, writable_dir, monkeypatch, capsys
+):
+    folder, as_root = writable_dir
+    lines = seed_run.read_bytes().splitlines(keepends=True)
+    out = folder / "events.jsonl"
+    out.write_bytes(lines[0] + lines[1] + lines[2][:100])  # an earlier run, cut short
+    before = out.read_bytes()
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--date", "2023-11-14", "--no-progress"]
+    loads = _count_model_loads(monkeypatch)
+    reason = "Read-only file system" if as_root else "Permission denied"
+    with _ReadOnly(folder, as_root):
+        assert extract_main([*args, "--output", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(folder) in err[0] and reason in err[0], err
+        fresh = folder / "sub" / "new.jsonl"
+        assert extract_main([*args, "--output", str(fresh)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"cannot write in {folder} ({reason})" in err[0], err
+        assert loads == []  # refused before any model was loaded
+        assert out.read_bytes() == before and not (folder / "sub").exists()
+    assert extract_main([*args, "--output", str(out), "--resume"]) == 0
+    assert "3 records written" in capsys.readouterr().err
+    assert [_without_scores(r) for r in _lines(out)] == [_without_scores(r) for r in _lines(seed_run)]
+    assert out.read_bytes().startswith(lines[0] + lines[1])
+
+
+def test_full_disk_is_one_line_and_resume_completes_the_output(seed_run, tiny_model, tmpfs, capsys):
+    """A real ENOSPC: the seeds' records (~65 kB each) into a 128 kB tmpfs."""
+    _resize(tmpfs, "128k")
+    out = tmpfs / "events.jsonl"
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
+            "--no-progress"]  # fmt: skip
+    assert extract_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}: write failed (No space left on device)" in err[0], err
+    assert "--resume" in err[0]
+    expected = seed_run.read_bytes().splitlines(keepends=True)
+    written = out.read_bytes().splitlines(keepends=True)
+    complete = [x for x in written if x.endswith(b"\n")]
+    assert 0 < len(complete) < len(expected)
+    assert [_without_scores(json.loads(x)) for x in complete] == [
+        _without_scores(json.loads(x)) for x in expected[: len(complete)]
+    ]
+    _resize(tmpfs, "4m")  # space freed
+    assert extract_main([*args, "--resume"]) == 0
+    assert f"{len(expected) - len(complete)} records written" in capsys.readouterr().err
+    assert [_without_scores(r) for r in _lines(out)] == [_without_scores(json.loads(x)) for x in expected]
+
+
+def test_a_failing_write_is_one_line_and_resume_completes_the_output(
+    seed_run, tiny_model, tmp_path, monkeypatch, capsys
+):
+    """Fault injection at the write call (runs everywhere): ENOSPC half-way through the third record."""
+    real = ie.cli.extract._append
+    calls = []
+
+    def full_disk(fd: int, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) == 3:
+            real(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, data)
+
+    monkeypatch.setattr(ie.cli.extract, "_append", full_disk)
+    out = tmp_path / "events.jsonl"
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
+            "--no-progress"]  # fmt: skip
+    assert extract_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{out}: write failed (No space left on device)" in err[0], err
+    assert "(2 records written in this run)" in err[0]
+    expected = seed_run.read_bytes().splitlines(keepends=True)
+    written = out.read_bytes()
+    assert written.count(b"\n") == 2 and len(written) > len(expected[0]) + len(expected[1])  # + half a line
+    monkeypatch.setattr(ie.cli.extract, "_append", real)
+    assert extract_main([*args, "--resume"]) == 0
+    assert "3 records written" in capsys.readouterr().err
+    assert [_without_scores(r) for r in _lines(out)] == [_without_scores(json.loads(x)) for x in expected]
+
+
+_NO_TORCH = """
+import sys
+from ie.cli.extract import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as e:
+    status = e.code
+heavy = sorted(m for m in ("torch", "transformers", "accelerate") if m in sys.modules)
+print("imported:", heavy, "status:", status, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["--model", "{tmp}/missing", "--input", "{seeds}", "--output", "{tmp}/o.jsonl"],
+        ["--model", "{model}", "--input", "{tmp}/nope.txt", "--output", "{tmp}/o.jsonl"],
+        ["--model", "{model}", "--input", "{seeds}", "--output", "{tmp}/o.jsonl", "--resume", "--overwrite"],
+        ["--model", "{model}", "--input", "{seeds}", "--output", "{existing}"],
+        ["--model", "{model}", "--input", "{seeds}", "--output", "{existing}/sub/o.jsonl"],
+        ["--precision", "fp8"],
+    ],
+)
+def test_help_and_argument_errors_answer_without_importing_torch(tiny_model, tmp_path, args):
+    """``--help`` and bad arguments must answer at once: torch and transformers take seconds to import."""
+    existing = tmp_path / "done.jsonl"
+    existing.write_text("{}\n", encoding="utf-8")
+    fill = {"tmp": tmp_path, "seeds": SEEDS, "model": tiny_model, "existing": existing}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, *(a.format(**fill) for a in args)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("imported: [] status: "), done.stderr[-3000:]
+    assert last.endswith("status: 0" if args == ["--help"] else "status: 2"), done.stderr[-3000:]
+
+
+def test_cli_precisions_are_the_predictor_s():
+    from ie.prediction import PRECISIONS
+
+    assert ie.cli.extract.PRECISIONS == PRECISIONS
+
+
+def test_a_launch_on_a_locked_output_is_refused_by_its_main_process_once(tiny_model, tmp_path):
+    """Under ``accelerate launch`` only the main process locks; a held output stops every rank, cleanly."""
+    out = tmp_path / "mp.jsonl"
+    with output_lock(out):
+        done = subprocess.run(
+            [*_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
+             "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+             "--dynamo_backend", "no", "--main_process_port", str(_free_port()), "-m", "ie.cli.extract",
+             "--model", str(tiny_model),
+             "--input", str(SEEDS), "--output", str(out), "--no-progress"],
+            capture_output=True, text=True, check=False, cwd=ROOT,
+        )  # fmt: skip
+    assert done.returncode != 0
+    ours = [line for line in done.stderr.splitlines() if line.startswith("ie-extract:")]
+    assert len(ours) == 1 and f"{out}: another run (pid {os.getpid()}) is writing it" in ours[0], done.stderr
+    # every rank left with status 2 (torchrun reports the first); none aborted, none wrote a part file
+    assert "exitcode: 2" in done.stderr and "SIGABRT" not in done.stderr, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mp.jsonl.lock"]

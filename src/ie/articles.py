@@ -83,14 +83,26 @@ def count_articles(paths: Sequence[Path]) -> int:
     return n
 
 
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """Why ``data`` is not UTF-8, with the fix when it reads as Windows-1256 Arabic (common in the wild)."""
+    try:
+        if any("\u0621" <= c <= "\u064a" for c in data.decode("cp1256")):
+            return "not UTF-8 (cp1256? convert with iconv -f cp1256 -t utf-8)"
+    except UnicodeDecodeError:
+        pass
+    return f"not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})"
+
+
 def _read_txt(path: Path, article_id: str, default_date: dt.date | None) -> Article:
     source = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        return Article(article_id, None, source, error=f"{path}: not UTF-8 text ({e})")
+        data = path.read_bytes()
     except OSError as e:
         return Article(article_id, None, source, error=f"{path}: cannot read ({e.strerror or e})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Article(article_id, None, source, error=f"{path}: {not_utf8(data, e)}")
     text = text.removeprefix("\ufeff")
     if not text.strip():
         return Article(article_id, None, source, error=f"{path}: empty text")
@@ -104,7 +116,7 @@ def _jsonl_article(raw: bytes, lineno: int, path: Path, default_date: dt.date | 
     try:
         item = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
-        return Article(fallback_id, None, source, error=f"{where}: not UTF-8 ({e})")
+        return Article(fallback_id, None, source, error=f"{where}: {not_utf8(raw, e)}")
     except json.JSONDecodeError as e:
         return Article(fallback_id, None, source, error=f"{where}: not valid JSON ({e})")
     if not isinstance(item, dict):

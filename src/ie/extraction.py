@@ -156,6 +156,8 @@ class Extractor:
             else:
                 todo.append(i)
         todo.sort(key=lambda i: (-len(chunk[i].text or ""), i))
+        if not todo:  # every article of the chunk failed before prediction: nothing to predict
+            return out  # type: ignore[return-value]
         try:
             texts, ids = [chunk[i].text for i in todo], [chunk[i].id for i in todo]
             docs: list[Document | Exception] = list(self.predictor.predict(texts, ids, batch_size))

@@ -10,6 +10,14 @@ Output and crash safety:
 * Records are appended and flushed line by line. ``--resume`` first cuts a truncated last line (a
   crash mid-write), then skips every id already in the output, error records included; without
   ``--resume`` (or ``--overwrite``) an existing output is an error, so nothing is ever lost.
+  ``--overwrite`` removes the earlier output only once the model has loaded; it can be repeated.
+* One run at a time per output: the run holds :func:`ie.fileio.output_lock` on OUTPUT (the main
+  process, for the whole launch) from before the model loads until the end. A second ``ie-extract``
+  on the same output, ``--resume`` or ``--overwrite`` alike, is refused with exit status 2 and
+  changes nothing; the first run goes on unaffected.
+* The output folder is checked before any model is loaded (or ``torch`` imported). A write that
+  fails while running (a full disk, a folder turned read-only) is one error line and exit status 2;
+  the lines already written stay, and ``--resume`` completes the output once the cause is fixed.
 * Under ``accelerate launch`` with N processes, article i (in input order) belongs to process
   i mod N, which appends it to its own part file ``OUTPUT.part-<rank>-of-<N>``. At the end the main
   process merges the parts into OUTPUT through a temp file and an atomic rename, then deletes them:
@@ -21,14 +29,20 @@ Output and crash safety:
   ``ie-studio push --predictions OUTPUT`` imports (one task per line, atomically). Articles that fail
   cannot be tasks: they are reported on stderr and retried by the next ``--resume``.
 
-Bad command-line input (no model, no inputs, an unusable input path, an output that exists) gets one
-error line and exit status 2 before anything is written. A broken article gets an error record
+Bad command-line input (no model, no inputs, an unusable input path, an output that exists or
+cannot be written) gets one error line and exit status 2 before anything is written. A broken
+article (a file that is not UTF-8, a bad JSON line, ...) gets an error record
 (``{"id", "source", "error"}``) and the run goes on.
+
+``torch``, ``transformers`` and ``accelerate`` are imported only once the arguments and paths are
+checked: ``--help`` and argument errors answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import heapq
 import itertools
 import json
@@ -43,9 +57,12 @@ from pathlib import Path
 from typing import Any
 
 from ie.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
-from ie.fileio import atomic_open, atomic_write_text
+from ie.fileio import OutputLocked, atomic_open, atomic_write_text, output_lock
 
 FORMATS = ("jsonl", "label-studio")
+# ie.prediction.PRECISIONS, repeated here: importing ie.prediction imports torch (seconds), and
+# --help must not wait for it (a test keeps the two equal)
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class OutputError(ValueError):
@@ -202,25 +219,73 @@ def task_list_to_lines(output: Path, lines: Path) -> None:
     atomic_write_text(lines, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
 
 
+def output_files(output: Path, fmt: str) -> list[Path]:
+    """The files of an earlier run on ``output`` that exist: the output, its lines file, part files."""
+    # dict.fromkeys: for jsonl the output is its own lines file, and a path is removed only once
+    paths = dict.fromkeys((output, lines_path(output, fmt), *part_paths(output, fmt)))
+    return [p for p in paths if p.exists()]
+
+
+_EXISTS = "{} exists: use --resume to continue that run or --overwrite to replace it"
+
+
+def _why_unwritable(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+    except OSError as e:
+        return e.strerror or str(e)
+    return os.strerror(errno.EACCES)
+
+
+def check_output(output: Path, fmt: str, resume: bool, overwrite: bool) -> None:
+    """OutputError unless ``output`` can be written as asked; reads only, so it runs before the model loads.
+
+    The folder (or the nearest existing folder above it, which the run will create it in) must be
+    writable, and so must the files a ``--resume`` appends to; without ``--resume`` or
+    ``--overwrite`` an earlier output is an error.
+    """
+    existing = output_files(output, fmt)
+    if existing and not (resume or overwrite):
+        raise OutputError(_EXISTS.format(existing[0]))
+    folder = output.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"--output {output}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"--output {output}: cannot write in {folder} ({_why_unwritable(folder)})")
+    if resume:
+        for p in existing:
+            if not os.access(p, os.R_OK | os.W_OK):
+                raise OutputError(f"--output {output}: cannot append to {p} ({_why_unwritable(p.parent)})")
+
+
 def prepare_output(output: Path, fmt: str, resume: bool, overwrite: bool) -> set[str]:
-    """Make the output ready to append to (main process only); the ids already done."""
-    base = lines_path(output, fmt)
-    leftovers = [p for p in (output, base, *part_paths(output, fmt)) if p.exists()]
+    """Make the output ready to append to (main process, under the output lock); the ids already done.
+
+    It only checks and repairs: an ``--overwrite`` removes the earlier files later, with
+    :func:`clear_output`, once the model has loaded (a model that fails to load loses nothing).
+    """
     if overwrite:
-        for p in leftovers:
-            p.unlink()
         return set()
+    base = lines_path(output, fmt)
     if not resume:
+        leftovers = output_files(output, fmt)
         if leftovers:
-            raise OutputError(
-                f"{leftovers[0]} exists: use --resume to continue that run or --overwrite to replace it"
-            )
+            raise OutputError(_EXISTS.format(leftovers[0]))
         return set()
     if fmt == "label-studio" and output.exists() and not base.exists():
         task_list_to_lines(output, base)
     repair_tail(base)
     merge_parts(output, fmt)
     return read_done_ids(base, fmt)
+
+
+def clear_output(output: Path, fmt: str) -> None:
+    """``--overwrite``: remove every file of an earlier run on ``output`` (under the output lock)."""
+    for p in output_files(output, fmt):
+        p.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,8 +312,6 @@ def _record_line(record: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ie.prediction import PRECISIONS
-
     p = argparse.ArgumentParser(
         prog="ie-extract",
         description="Extract strike and casualty events from Arabic articles: one JSON record per article.",
@@ -284,6 +347,15 @@ def _fail(message: str, show: bool = True) -> int:
     return 2
 
 
+def _launch_rank() -> int:
+    """This process's rank under a launcher, read from the environment (before torch is imported)."""
+    for name in ("RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMI_RANK"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 def _check_args(args: argparse.Namespace) -> list[Path]:
     if args.model is None:
         raise InputError("--model is required")
@@ -307,6 +379,22 @@ def _check_args(args: argparse.Namespace) -> list[Path]:
     return check_inputs(args.input)
 
 
+class WriteFailed(OSError):
+    """Writing the output failed while running (a full disk, a folder turned read-only)."""
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Append all of ``data`` to ``fd`` (unbuffered: what is not written raises here, not at close)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_failed(path: Path, e: OSError) -> str:
+    return (f"{path}: write failed ({e.strerror or e}); what was written before stays: "
+            "fix the cause (free space, permissions), then rerun with --resume")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.write_schema is not None:
@@ -316,53 +404,95 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.write_schema}")
         return 0
 
+    # arguments, inputs, output folder and aliases first: an error answers before torch is imported
+    show = _launch_rank() == 0
+    from ie.canonical import DEFAULT_ALIASES, AliasTable
+
+    try:
+        inputs = _check_args(args)
+        check_output(args.output, args.format, args.resume, args.overwrite)
+    except (InputError, OutputError) as e:
+        return _fail(str(e), show)
+    try:
+        aliases = AliasTable.load(args.aliases or DEFAULT_ALIASES)
+    except (ValueError, OSError) as e:
+        return _fail(f"--aliases: {e}", show)
+
     import torch
     from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
 
     # cpu=True lets torchrun-launched processes without CUDA form a gloo group (MULTI_CPU)
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     show = state.is_main_process
+    with contextlib.ExitStack() as held:
+        # the main process holds the output's lock for the whole launch: its ranks write their part
+        # files under it, and a second run on the same output is refused before it loads a model
+        shared: list[Any] = [None, None]
+        if state.is_main_process:
+            try:
+                held.enter_context(output_lock(args.output))
+                shared[1] = prepare_output(args.output, args.format, args.resume, args.overwrite)
+            except (OutputLocked, OutputError) as e:
+                shared[0] = str(e)
+            except OSError as e:
+                shared[0] = f"--output {args.output}: {e.strerror or e} ({e.filename or args.output})"
+        broadcast_object_list(shared)
+        error = shared[0]
+        if error is None:
+            return _run(args, inputs, aliases, state, shared[1])
+    state.wait_for_everyone()  # no rank leaves while another is still talking to it
+    return _fail(error, show)
+
+
+@contextlib.contextmanager
+def _transformers_bars(enabled: bool) -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights") follow --no-progress, and only for the block."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not enabled:
+        hf_logging.disable_progress_bar()
     try:
-        inputs = _check_args(args)
-        if not args.resume and not args.overwrite:
-            prepare_output(args.output, args.format, resume=False, overwrite=False)
-    except (InputError, OutputError) as e:
-        return _fail(str(e), show)
+        yield
+    finally:
+        if was and not enabled:
+            hf_logging.enable_progress_bar()
 
-    from accelerate.utils import broadcast_object_list
 
-    from ie.canonical import DEFAULT_ALIASES, AliasTable
+def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any, done: set[str]) -> int:
+    """Load the model, extract this process's share, merge (main process); the exit status."""
     from ie.extraction import Extractor
 
+    show = state.is_main_process
     try:
-        aliases = AliasTable.load(args.aliases or DEFAULT_ALIASES)
-    except ValueError as e:
-        return _fail(f"--aliases: {e}", show)
-    try:
-        extractor = Extractor.from_pretrained(
-            args.model, device=args.device or state.device, aliases=aliases, precision=args.precision
-        )
+        with _transformers_bars(enabled=show and not args.no_progress):
+            extractor = Extractor.from_pretrained(
+                args.model, device=args.device or state.device, aliases=aliases, precision=args.precision
+            )
     except Exception as e:  # a broken model directory: one line, not a traceback
         return _fail(f"--model {args.model}: cannot load the model ({type(e).__name__}: {e})", show)
 
-    shared: list[Any] = [None, None]
-    if state.is_main_process:
-        try:
-            shared[1] = prepare_output(args.output, args.format, args.resume, args.overwrite)
-        except (OutputError, OSError) as e:
-            shared[0] = str(e)
-    broadcast_object_list(shared)
-    if shared[0] is not None:
-        return _fail(shared[0], show)
-    done: set[str] = shared[1]
-
     rank, world = state.process_index, state.num_processes
+    cleared: list[Any] = [None]
+    if args.overwrite and state.is_main_process:
+        try:
+            clear_output(args.output, args.format)
+        except OSError as e:
+            cleared[0] = f"--overwrite: cannot remove {e.filename}: {e.strerror or e}"
+    if world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(cleared)  # also: no rank opens its part file before the old ones are gone
+    if cleared[0] is not None:
+        return _fail(cleared[0], show)
+
     target = (
         lines_path(args.output, args.format)
         if world == 1
         else part_path(args.output, args.format, rank, world)
     )
-    stats = {"written": 0, "errors": 0, "skipped": 0}
+    stats: dict[str, Any] = {"written": 0, "errors": 0, "skipped": 0, "failed": None}
     started = time.perf_counter()
     total = count_articles(inputs)
     mine = len(range(rank, total, world))
@@ -390,24 +520,39 @@ def main(argv: list[str] | None = None) -> int:
                 pending.append(article)
                 yield article
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a", encoding="utf-8") as out:
-        for record in extractor.extract_many(todo(), batch_size=args.batch_size):
-            bar.update(1)
-            failed = getattr(record, "error", None) is not None
-            stats["errors"] += failed
-            article = pending.popleft()
-            if args.format == "label-studio":
-                if failed:
-                    where = f"{record.source}: article {record.id}"
-                    print(f"ie-extract: {where}: {record.error}", file=sys.stderr)
-                    continue
-                out.write(_task_line(record, article, extractor.model) + "\n")
-            else:
-                out.write(_record_line(record) + "\n")
-            out.flush()
-            stats["written"] += 1
-        os.fsync(out.fileno())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as e:
+        stats["failed"] = _write_failed(target, e)
+    else:
+        try:
+            for record in extractor.extract_many(todo(), batch_size=args.batch_size):
+                bar.update(1)
+                failed = getattr(record, "error", None) is not None
+                stats["errors"] += failed
+                article = pending.popleft()
+                if args.format == "label-studio":
+                    if failed:
+                        where = f"{record.source}: article {record.id}"
+                        print(f"ie-extract: {where}: {record.error}", file=sys.stderr)
+                        continue
+                    line = _task_line(record, article, extractor.model)
+                else:
+                    line = _record_line(record)
+                try:
+                    _append(fd, (line + "\n").encode("utf-8"))
+                except OSError as e:
+                    raise WriteFailed(e.errno, e.strerror) from None
+                stats["written"] += 1
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                raise WriteFailed(e.errno, e.strerror) from None
+        except WriteFailed as e:
+            stats["failed"] = _write_failed(target, e)
+        finally:
+            os.close(fd)
     bar.close()
 
     state.wait_for_everyone()
@@ -416,23 +561,39 @@ def main(argv: list[str] | None = None) -> int:
         from accelerate.utils import gather_object
 
         gathered = gather_object([stats])
+    status = 0
     if state.is_main_process:
-        merge_parts(args.output, args.format, index_of)
-        if args.format == "label-studio":
-            base = lines_path(args.output, args.format)
-            n_tasks = write_task_list(base, args.output)
-            base.unlink()
+        failures = [s["failed"] for s in gathered if s["failed"]]
         elapsed = time.perf_counter() - started
         written = sum(s["written"] for s in gathered)
         errors = sum(s["errors"] for s in gathered)
         skipped = sum(s["skipped"] for s in gathered)
-        summary = (f"{written} {'tasks' if args.format == 'label-studio' else 'records'} written to "
-                   f"{args.output} ({errors} errors, {skipped} already done) in {elapsed:.1f} s")  # fmt: skip
-        if args.format == "label-studio":
-            summary += f"; {n_tasks} tasks in the list"
-        print(summary, file=sys.stderr)
+        kind = "tasks" if args.format == "label-studio" else "records"
+        if failures:  # the parts stay as they are: the next --resume merges them
+            status = _fail(f"{failures[0]} ({written} {kind} written in this run)")
+        else:
+            try:
+                merge_parts(args.output, args.format, index_of)
+                if args.format == "label-studio":
+                    base = lines_path(args.output, args.format)
+                    n_tasks = write_task_list(base, args.output)
+                    base.unlink()
+            except OSError as e:
+                status = _fail(_write_failed(Path(e.filename or args.output), e))
+            else:
+                summary = (f"{written} {kind} written to {args.output} ({errors} errors, "
+                           f"{skipped} already done) in {elapsed:.1f} s")  # fmt: skip
+                if args.format == "label-studio":
+                    summary += f"; {n_tasks} tasks in the list"
+                print(summary, file=sys.stderr)
+    if world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        shared = [status]
+        broadcast_object_list(shared)
+        status = shared[0]
     state.wait_for_everyone()
-    return 0
+    return status
 
 
 if __name__ == "__main__":
