@@ -88,7 +88,7 @@ def seed_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def test_committed_json_schema_is_the_generated_one(tmp_path):
     assert SCHEMA_PATH.read_text(encoding="utf-8") == record_json_schema_text(), (
-        "regenerate it: ie-extract --write-schema configs/extraction_record.schema.json"
+        "regenerate it: ie-extract --write-schema src/ie/resources/extraction_record.schema.json"
     )
     assert extract_main(["--write-schema", str(tmp_path / "s.json")]) == 0
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == record_json_schema_text()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import torch
-from modelkit import encoder_dir, gold_documents, tokenizer
-from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel
+from modelkit import CPU_TINY, encoder_dir, gold_documents, tokenizer
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, pipeline
 
 from ie.features import Featurizer, collate
-from ie.modeling import FastDropout, JointModel, JointModelConfig, model_card
+from ie.modeling import FastDropout, JointModel, JointModelConfig, JointModelOutput, model_card
+from ie.normalize import normalize
+from ie.prediction import Predictor
 from ie.schema import SCHEMA
+from ie.training import build_model, load_config
 
 
 def _batch(model: JointModel) -> dict[str, torch.Tensor]:
@@ -44,7 +51,7 @@ def test_save_and_load_round_trip(tmp_path):
     batch = _batch(model)
     with torch.inference_mode():
         a, b = model(**batch), loaded(**batch)
-    assert torch.equal(a.token_logits, b.token_logits)
+    assert torch.equal(a.logits, b.logits)
     assert torch.equal(a.relation_logits, b.relation_logits)
     assert torch.equal(a.loss, b.loss)
     # No remote code: the Auto classes know the model once ie.modeling is imported.
@@ -157,12 +164,26 @@ def test_relation_head_computes_the_per_pair_definition():
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), name
 
 
+def _dropout_types(model: torch.nn.Module) -> set[type]:
+    return {type(m) for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+
+
+def test_fast_dropout_is_the_trainers_choice_not_the_models(tmp_path):
+    """The trainer's model drops out with FastDropout everywhere; a model loaded for use (or built by
+    from_encoder/from_config) has plain torch dropout."""
+    cfg = load_config(CPU_TINY, ["--output_dir", str(tmp_path / "out")])
+    trained = build_model(cfg, encoder_dir())
+    dropouts = [m for m in trained.modules() if isinstance(m, torch.nn.Dropout)]
+    # the encoder's own dropout modules too (and one per head); none is left on the slow path
+    assert len(dropouts) > 2 and _dropout_types(trained) == {FastDropout}
+    trained.save_pretrained(tmp_path / "model")
+    assert _dropout_types(JointModel.from_pretrained(tmp_path / "model")) == {torch.nn.Dropout}
+    assert _dropout_types(AutoModel.from_pretrained(tmp_path / "model")) == {torch.nn.Dropout}
+    assert _dropout_types(JointModel.from_encoder(encoder_dir(), schema=SCHEMA)) == {torch.nn.Dropout}
+
+
 def test_fast_dropout_drops_at_rate_p_keeps_the_expectation_and_backpropagates_its_mask():
     torch.manual_seed(0)
-    model = JointModel.from_encoder(encoder_dir(), schema=SCHEMA)
-    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
-    # the encoder's own dropout modules too (and one per head); none is left on the slow path
-    assert len(dropouts) > 2 and all(isinstance(m, FastDropout) for m in dropouts)
 
     drop = FastDropout(0.1).train()
     x = torch.full((1000, 1000), 2.0, requires_grad=True)
@@ -182,6 +203,110 @@ def test_fast_dropout_drops_at_rate_p_keeps_the_expectation_and_backpropagates_i
     drop.eval()
     assert torch.equal(drop(x), x)
     assert torch.equal(FastDropout(0.0).train()(x), x)
+
+
+def test_transformers_contract_auto_classes_kwargs_and_outputs(tmp_path):
+    """Loads with the Auto classes (no remote code), takes the usual keyword arguments on to the
+    encoder, returns ``logits`` (+ relation logits), honours ``attn_implementation`` and dtype."""
+    torch.manual_seed(0)
+    JointModel.from_encoder(encoder_dir(), schema=SCHEMA).save_pretrained(tmp_path)
+    default = AutoModel.from_pretrained(tmp_path, trust_remote_code=False).eval()
+    model = AutoModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    assert isinstance(model, JointModel)
+    assert model.config._attn_implementation == "eager"
+    assert model.config.encoder_config._attn_implementation == "eager"
+    assert model.backbone.config._attn_implementation == "eager"
+    assert default.backbone.config._attn_implementation != "eager"
+    tagger = AutoModelForTokenClassification.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert isinstance(tagger, JointModel) and tagger.backbone.embeddings.word_embeddings.weight.dtype == (
+        torch.bfloat16
+    )
+
+    batch = _batch(model)
+    layers = model.config.encoder_config.num_hidden_layers
+    with torch.inference_mode():
+        out = model(**batch, output_hidden_states=True, output_attentions=True)
+        plain = default(**batch)
+        as_tuple = model(**batch, return_dict=False)
+    assert isinstance(out, JointModelOutput) and "token_logits" not in out
+    assert out.logits.shape == (*batch["input_ids"].shape, len(SCHEMA.bio_labels))
+    assert out.relation_logits.shape == (len(batch["relation_pairs"]), len(model.config.relation_labels))
+    assert len(out.hidden_states) == layers + 1 and torch.equal(out.hidden_states[-1], out.last_hidden_state)
+    assert len(out.attentions) == layers and out.attentions[0].shape[-1] == batch["input_ids"].shape[1]
+    assert plain.hidden_states is None and plain.attentions is None
+    assert torch.allclose(out.logits, plain.logits, atol=1e-5)  # eager and sdpa agree
+    assert isinstance(as_tuple, tuple) and torch.equal(as_tuple[0], out.loss)
+    assert torch.equal(as_tuple[1], out.logits) and torch.equal(as_tuple[2], out.relation_logits)
+    # output flags set on the model's own config reach the encoder too
+    model.config.output_hidden_states = True
+    with torch.inference_mode():
+        assert len(model(input_ids=batch["input_ids"][:1]).hidden_states) == layers + 1
+
+
+def test_token_classification_pipeline_tags_entities_and_triggers(tiny_model):
+    """``pipeline("token-classification")`` (what the model card's pipeline_tag promises) runs on a
+    trained model and finds the spans the package's own predictor finds."""
+    card = model_card(AutoConfig.from_pretrained(tiny_model))
+    assert "pipeline_tag: token-classification" in card and 'pipeline("token-classification"' in card
+    tagger = pipeline(
+        "token-classification", model=str(tiny_model), aggregation_strategy="first", device="cpu"
+    )
+    doc = min(gold_documents(), key=lambda d: len(d.text))
+    text = normalize(doc.text[: doc.text.index(".", 300) + 1]).text  # one window: no stride involved
+    found = {(e["entity_group"], e["start"], e["end"]) for e in tagger(text)}
+    predicted = Predictor.from_pretrained(tiny_model, device="cpu").predict([text])[0].spans
+    expected = {(s.label, s.start, s.end) for s in predicted}
+    labels = {label for label, _, _ in found}
+    assert labels & set(SCHEMA.entity_types) and labels & set(SCHEMA.trigger_types), found
+    assert found == expected and len(found) > 5, found ^ expected
+
+
+def _encoder_copy(tmp_path, drop: str | None = None):
+    target = tmp_path / "encoder"
+    shutil.copytree(encoder_dir(), target)
+    if drop:
+        weights = load_file(target / "model.safetensors")
+        del weights[drop]
+        save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+@contextmanager
+def _records(logger: logging.Logger, level: int | None = None) -> Iterator[list[logging.LogRecord]]:
+    """Every record ``logger``'s handlers would see (at ``level``, or at its level as it is)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    before = logger.level
+    logger.addHandler(handler)
+    if level is not None:
+        logger.setLevel(level)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+
+
+def test_encoder_load_report_is_debug_output_and_real_mismatches_still_warn(tmp_path, caplog):
+    """The pooler weights an encoder checkpoint carries are left out on purpose: transformers' key
+    table about them is a DEBUG record, not a warning on every run; a weight really missing is."""
+    loading = logging.getLogger("transformers.modeling_utils")
+    assert not loading.isEnabledFor(logging.INFO)  # transformers' default verbosity: warnings
+    with _records(loading) as records:
+        JointModel.from_encoder(encoder_dir(), schema=SCHEMA)
+    assert not [r for r in records if "LOAD REPORT" in r.getMessage()]
+    assert loading.filters == []  # the demotion lasted only as long as the load
+
+    with _records(loading, logging.DEBUG) as records:
+        JointModel.from_encoder(encoder_dir(), schema=SCHEMA)
+    reports = [r for r in records if "LOAD REPORT" in r.getMessage()]
+    assert len(reports) == 1 and reports[0].levelno == logging.DEBUG and "pooler" in reports[0].getMessage()
+
+    broken = _encoder_copy(tmp_path, drop="encoder.layer.0.output.dense.weight")
+    with caplog.at_level(logging.WARNING, logger="ie.modeling"):
+        JointModel.from_encoder(broken, schema=SCHEMA)
+    assert any("missing: encoder.layer.0.output.dense.weight" in r.getMessage() for r in caplog.records)
 
 
 def test_config_rejects_label_maps_that_do_not_match_its_schema():

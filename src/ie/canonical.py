@@ -2,18 +2,26 @@
 
 Gold and predicted spans keep attached clitics (``بريف ديرالزور الشرقي``, see the annotation
 guidelines); events report a canonical name (``ريف دير الزور الشرقي``) from the versioned alias table
-``configs/aliases.yaml``.
+``ie/resources/aliases.yaml``, shipped inside the package (read with :mod:`importlib.resources`, so
+an installed wheel finds it as well as a source checkout).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-DEFAULT_ALIASES = Path(__file__).resolve().parents[2] / "configs" / "aliases.yaml"
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
+    from importlib.resources.abc import Traversable
+
+# package data, not a path into the source tree: ``pip install .`` must find it too
+DEFAULT_ALIASES: Traversable = resources.files("ie") / "resources" / "aliases.yaml"
 
 _MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
 _FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})
@@ -74,8 +82,10 @@ class AliasTable:
     _memo: dict[tuple[str, bool], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_ALIASES) -> AliasTable:
-        path = Path(path)
+    def load(cls, path: str | os.PathLike[str] | Traversable = DEFAULT_ALIASES) -> AliasTable:
+        """Read and check a table: a file path, or the package's own (:data:`DEFAULT_ALIASES`)."""
+        if isinstance(path, (str, os.PathLike)):
+            path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
             version = int(data["version"])

@@ -56,7 +56,7 @@ class Mention(BaseModel):
     start: int = Field(ge=0, description="offset of the first character (Python code points)")
     end: int = Field(gt=0, description="offset after the last character")
     label: str = Field(description="span label of the label schema (ie.schema.SCHEMA)")
-    canonical: str = Field(description="clitic-free name, resolved by the alias table (configs/aliases.yaml)")
+    canonical: str = Field(description="clitic-free name from the alias table (ie/resources/aliases.yaml)")
     score: float | None = Field(None, description="model probability; null for gold annotations")
 
 

@@ -4,7 +4,12 @@
 transformers contract: ``save_pretrained``/``from_pretrained`` with safetensors, a config.json
 carrying the BIO label maps, the relation labels and the whole schema (so a saved model keeps
 working if :data:`ie.schema.SCHEMA` later changes), and no remote code: the config and model are
-registered with ``AutoConfig``/``AutoModel`` when this module is imported.
+registered with ``AutoConfig``, ``AutoModel`` and ``AutoModelForTokenClassification`` when this module
+is imported (``import ie`` imports it), the way transformers registers its own models. ``forward``
+takes the usual keyword arguments (``output_hidden_states``, ``output_attentions``, ``return_dict``,
+...) on to the encoder and returns a :class:`JointModelOutput` whose ``logits`` are the BIO tag logits,
+so the ``token-classification`` pipeline tags entities and triggers. The encoder config is a
+sub-config: ``from_pretrained(..., attn_implementation=...)`` reaches the encoder.
 
 The relation head scores candidate (trigger, argument) pairs. A pair is represented by the first,
 last and mean hidden states of both spans, the mean of the tokens between them, both span labels
@@ -14,16 +19,26 @@ are masked out, so the head can never emit an invalid relation.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForTokenClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from ie.features import IGNORE_INDEX, NO_RELATION
 from ie.schema import SCHEMA, Schema
@@ -35,6 +50,10 @@ class JointModelConfig(PretrainedConfig):
     """Encoder config + schema + head sizes. ``id2label``/``label2id`` are the BIO tags of the tagger."""
 
     model_type = MODEL_TYPE
+    # The encoder config is a sub-config: from_pretrained(attn_implementation=..., dtype=...) and
+    # set_attn_implementation() reach it. (A plain class attribute: every transformers 5 release reads
+    # ``sub_configs``; later ones derive it from ``sub_configs_defaults``, which 5.0 does not have.)
+    sub_configs = {"encoder_config": AutoConfig}
 
     def __init__(
         self,
@@ -93,12 +112,18 @@ class JointModelConfig(PretrainedConfig):
 
 @dataclass
 class JointModelOutput(ModelOutput):
+    """What :meth:`JointModel.forward` returns; ``logits`` are the BIO tag logits ``[B, L, tags]``
+    (the name every token classifier uses), ``relation_logits`` one row per candidate pair ``[P, rel]``.
+    ``hidden_states``/``attentions`` are the encoder's, when asked for."""
+
     loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    relation_logits: torch.Tensor | None = None
     token_loss: torch.Tensor | None = None
     relation_loss: torch.Tensor | None = None
-    token_logits: torch.Tensor | None = None
-    relation_logits: torch.Tensor | None = None
     last_hidden_state: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 _LANES = 1 << 16
@@ -124,12 +149,45 @@ class FastDropout(nn.Dropout):
         return x * keep * (_LANES / (_LANES - dropped))
 
 
-def _fast_dropout(model: nn.Module) -> None:
-    """Every plain ``nn.Dropout`` of ``model`` (the encoder's included) becomes a :class:`FastDropout`."""
+def use_fast_dropout(model: nn.Module) -> nn.Module:
+    """Every plain ``nn.Dropout`` of ``model`` (the encoder's included) becomes a :class:`FastDropout`.
+
+    A training-speed measure, applied by the trainer (:func:`ie.training.build_model`): a model loaded
+    with ``from_pretrained`` keeps plain torch dropout. Returns ``model``."""
     for parent in list(model.modules()):
         for name, child in parent.named_children():
             if type(child) is nn.Dropout:
                 setattr(parent, name, FastDropout(child.p))
+    return model
+
+
+class _DemoteLoadReport(logging.Filter):
+    """Turns transformers' "LOAD REPORT" warning, from one thread, into a DEBUG record."""
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__()
+        self.logger, self.thread = logger, threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread or "LOAD REPORT" not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+@contextmanager
+def _load_report_at_debug() -> Iterator[None]:
+    """While loading the encoder, its key report is logged at DEBUG, not WARNING.
+
+    Scoped: a filter on transformers' loading logger for the duration of the call, removed after it
+    (verbosity and handlers are left alone); reports from other threads pass unchanged."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    demote = _DemoteLoadReport(logger)
+    logger.addFilter(demote)
+    try:
+        yield
+    finally:
+        logger.removeFilter(demote)
 
 
 def _without_pooler(factory: Any, *args: Any, **kwargs: Any) -> PreTrainedModel:
@@ -141,6 +199,28 @@ def _without_pooler(factory: Any, *args: Any, **kwargs: Any) -> PreTrainedModel:
     if getattr(model, "pooler", None) is not None:
         model.pooler = None
     return model
+
+
+def _load_encoder(name_or_path: str, **kwargs: Any) -> PreTrainedModel:
+    """The pre-trained encoder without its pooler. Leaving the checkpoint's pooler weights unused is
+    the plan, so transformers' key report (a table, at WARNING, on every training run) goes to DEBUG;
+    anything else amiss (missing or mis-sized weights) is still a one-line warning."""
+    with _load_report_at_debug():
+        encoder, info = _without_pooler(
+            AutoModel.from_pretrained, name_or_path, output_loading_info=True, **kwargs
+        )
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not k.startswith("pooler.")]
+    problems = {
+        "missing": sorted(info.get("missing_keys", ())),
+        "unexpected": sorted(unexpected),
+        "mismatched": sorted(str(k) for k in info.get("mismatched_keys", ())),
+    }
+    if any(problems.values()):
+        found = "; ".join(f"{kind}: {', '.join(keys[:5])}" for kind, keys in problems.items() if keys)
+        logging.getLogger(__name__).warning(
+            "encoder %s: weights do not match its architecture (%s)", name_or_path, found
+        )
+    return encoder
 
 
 class JointModel(PreTrainedModel):
@@ -177,7 +257,6 @@ class JointModel(PreTrainedModel):
         ]
         self._allowed_table = allowed
         self._allowed: dict[torch.device, torch.Tensor] = {}
-        _fast_dropout(self)
         self.post_init()
 
     @classmethod
@@ -186,11 +265,10 @@ class JointModel(PreTrainedModel):
     ) -> JointModel:
         """Fresh heads over a pre-trained encoder: a hub id or a local dir, through the same
         ``AutoModel.from_pretrained`` call."""
-        encoder = _without_pooler(AutoModel.from_pretrained, str(name_or_path))
+        encoder = _load_encoder(str(name_or_path))
         config = JointModelConfig(encoder_config=encoder.config, schema=schema.to_dict(), **config_kwargs)
         model = cls(config)
         model.backbone = encoder
-        _fast_dropout(model)
         return model
 
     # -- pieces, used separately at inference ------------------------------------------------
@@ -200,14 +278,26 @@ class JointModel(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        """The encoder's last hidden states ``[B, L, H]``."""
+        return self._encoder(input_ids, attention_mask, token_type_ids).last_hidden_state
+
+    def _encoder(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        **kwargs: Any,
+    ) -> Any:
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
         if attention_mask is not None and attention_mask.device.type == "cpu" and bool(attention_mask.all()):
             # No padding: without a mask attention takes its fastest kernel (checked on CPU tensors
             # only; on an accelerator the check would cost a device sync per batch).
             attention_mask = None
-        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
 
-    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+    def tag_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """BIO tag logits ``[B, L, tags]`` from :meth:`encode`'s hidden states."""
         return self.token_classifier(self.dropout(hidden))
 
     def relation_logits(self, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -287,29 +377,39 @@ class JointModel(PreTrainedModel):
         bucket = torch.where(distance == 0, 0, bucket.clamp(max=self.config.distance_buckets))
         return torch.sign(distance) * bucket + self.config.distance_buckets
 
+    @can_return_tuple
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         relation_pairs: torch.Tensor | None = None,
         relation_labels: torch.Tensor | None = None,
         **kwargs: Any,
-    ) -> JointModelOutput:
-        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+    ) -> JointModelOutput | tuple[torch.Tensor, ...]:
+        """Both heads on one encoder pass. ``labels`` (BIO ids, -100 ignored) and ``relation_pairs``/
+        ``relation_labels`` (see :meth:`relation_logits`) give the training loss. Other keyword
+        arguments go to the encoder as in any transformers model (``output_hidden_states``,
+        ``output_attentions``, ``position_ids``, ``inputs_embeds``, ...); ``return_dict=False`` gives
+        a tuple."""
+        for flag in ("output_hidden_states", "output_attentions"):  # set on this model's config
+            if getattr(self.config, flag, False):
+                kwargs.setdefault(flag, True)
+        encoded = self._encoder(input_ids, attention_mask, token_type_ids, **kwargs)
+        hidden = encoded.last_hidden_state
         features = self.dropout(hidden)  # one mask, read by both heads
-        token_logits = self.token_classifier(features)
+        logits = self.token_classifier(features)
         has_pairs = relation_pairs is not None and relation_pairs.numel() > 0
         relation_logits = self._relation_logits(features, relation_pairs) if has_pairs else None
         loss = token_loss = relation_loss = None
         if labels is not None:
             if (labels != IGNORE_INDEX).any():
                 token_loss = F.cross_entropy(
-                    token_logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
+                    logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX
                 )
             else:
-                token_loss = token_logits.sum() * 0.0
+                token_loss = logits.sum() * 0.0
             if has_pairs and relation_labels is not None:
                 relation_loss = F.cross_entropy(relation_logits.float(), relation_labels)
             else:
@@ -320,11 +420,13 @@ class JointModel(PreTrainedModel):
             loss = token_loss + self.config.relation_loss_weight * relation_loss
         return JointModelOutput(
             loss=loss,
+            logits=logits,
+            relation_logits=relation_logits,
             token_loss=token_loss,
             relation_loss=relation_loss,
-            token_logits=token_logits,
-            relation_logits=relation_logits,
             last_hidden_state=hidden,
+            hidden_states=getattr(encoded, "hidden_states", None),
+            attentions=getattr(encoded, "attentions", None),
         )
 
 
@@ -370,8 +472,18 @@ def model_card(
         'predictor = Predictor.from_pretrained("path/to/this/folder")\n'
         "docs = predictor.predict([article_text])\n"
         "for span in docs[0].spans:\n    print(span.label, span.text, span.score)\n```\n\n"
-        "The folder also loads with `transformers.AutoModel.from_pretrained` once `ie.modeling` is imported "
-        "(no `trust_remote_code`).",
+        "With transformers alone (no `trust_remote_code`): importing `ie.modeling` registers the model "
+        "with `AutoConfig`, `AutoModel` and `AutoModelForTokenClassification`. The token-classification "
+        "pipeline tags entities and triggers (not relations) in text normalized the way the encoder "
+        "saw it:\n\n```python\nimport ie.modeling  # registration only\n"
+        "from ie.normalize import normalize\nfrom transformers import pipeline\n\n"
+        'tagger = pipeline("token-classification", model="path/to/this/folder", '
+        'aggregation_strategy="first")\n'
+        "text = normalize(article_text).text  # offsets below refer to this text\n"
+        "for entity in tagger(text):\n"
+        '    print(entity["entity_group"], entity["word"], entity["start"], entity["end"])\n```\n\n'
+        "`model(**inputs)` returns `logits` (BIO tags), `relation_logits` (given `relation_pairs`) and, on "
+        "request, `hidden_states`/`attentions`.",
         "## Labels\n\n"
         f"- entities: {', '.join(schema.entity_types)}\n"
         f"- triggers: {', '.join(schema.trigger_types)}\n"
@@ -406,5 +518,8 @@ def model_card(
     return "\n\n".join(sections) + "\n"
 
 
+# Registration only (what transformers does for its own models at import): the Auto classes and the
+# token-classification pipeline find the model without trust_remote_code.
 AutoConfig.register(MODEL_TYPE, JointModelConfig, exist_ok=True)
 AutoModel.register(JointModelConfig, JointModel, exist_ok=True)
+AutoModelForTokenClassification.register(JointModelConfig, JointModel, exist_ok=True)

@@ -128,7 +128,7 @@ class Predictor:
             # fastest kernel (decided here, on the CPU copy, so an accelerator is not synced).
             full = bool(mask.all())
             hidden = model.encode(input_ids.to(self.device), None if full else mask.to(self.device))
-            score, tag = model.token_logits(hidden).float().softmax(-1).max(-1)
+            score, tag = model.tag_logits(hidden).float().softmax(-1).max(-1)
             tag_scores.append(score.cpu())
             tag_ids.append(tag.cpu())
             hidden_states.append(hidden)

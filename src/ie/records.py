@@ -1,10 +1,10 @@
 """One output line of ``ie-extract``: the record of an article, or the error that stopped it.
 
-The JSON Schema of a line is committed as ``configs/extraction_record.schema.json`` so consumers can
-validate output without this package; regenerate it after changing a model here or in
-:mod:`ie.events` with::
+The JSON Schema of a line is committed as package data, ``ie/resources/extraction_record.schema.json``,
+so consumers can validate output without this package; regenerate it after changing a model here or
+in :mod:`ie.events` with::
 
-    ie-extract --write-schema configs/extraction_record.schema.json
+    ie-extract --write-schema src/ie/resources/extraction_record.schema.json
 
 (a test fails while the committed file differs from :func:`record_json_schema`).
 """
@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-from typing import Annotated, Any
+from importlib import resources
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ie.document import Document
 from ie.events import ArticleEvents, Mention
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "configs" / "extraction_record.schema.json"
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
+    from importlib.resources.abc import Traversable
+
+# package data (importlib.resources): an installed wheel carries it, not only a source checkout
+SCHEMA_PATH: Traversable = resources.files("ie") / "resources" / "extraction_record.schema.json"
 
 
 class Entity(Mention):

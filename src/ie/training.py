@@ -33,7 +33,7 @@ from ie.document import Document
 from ie.encoder import EncoderSpec, build_encoder
 from ie.features import FEATURES_VERSION, Coverage, Featurizer, collate
 from ie.fileio import atomic_write_json, atomic_write_text
-from ie.modeling import JointModel, JointModelConfig, model_card
+from ie.modeling import JointModel, JointModelConfig, model_card, use_fast_dropout
 from ie.schema import SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -505,8 +505,8 @@ def scratch_encoder_spec(cfg: TrainConfig) -> EncoderSpec:
 
 
 def build_model(cfg: TrainConfig, encoder_path: str | os.PathLike[str]) -> JointModel:
-    """Fresh heads over the encoder, sized and weighted as the config says."""
-    return JointModel.from_encoder(
+    """Fresh heads over the encoder, sized and weighted as the config says; CPU-fast dropout for training."""
+    model = JointModel.from_encoder(
         encoder_path,
         schema=SCHEMA,
         window_length=cfg.window_length,
@@ -515,6 +515,7 @@ def build_model(cfg: TrainConfig, encoder_path: str | os.PathLike[str]) -> Joint
         relation_hidden_size=cfg.relation_hidden_size,
         relation_loss_weight=cfg.relation_loss_weight,
     )
+    return use_fast_dropout(model)
 
 
 def _resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path) -> str:

@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="float32 (exact, default); bfloat16 or int8 (CPU): faster, near-identical outputs "
         "(bench/README.md gives the speed and agreement)",
     )
-    p.add_argument("--aliases", type=Path, default=None, help="alias table (default configs/aliases.yaml)")
+    p.add_argument("--aliases", type=Path, default=None, help="alias table (default: ie's own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--write-schema", type=Path, metavar="PATH",
                    help="write the JSON Schema of an output line to PATH and exit")  # fmt: skip
