@@ -20,8 +20,8 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ CHECKPOINTS = "checkpoints"
 _STEP_PREFIX = "step-"
 _BEST_PREFIX = "best-step-"
 METRICS = ("entity_f1", "trigger_f1", "span_f1", "relation_f1", "combined_f1")
+PRECISIONS = ("no", "fp16", "bf16")
+LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"  # what `accelerate launch` exports
 
 
 @dataclass
@@ -101,7 +103,13 @@ class TrainConfig:
     classifier_dropout: float = 0.1
     relation_hidden_size: int = 512
     relation_loss_weight: float = 1.0
-    mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16."})
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "no, fp16 or bf16. Unset: the launcher's (accelerate launch --mixed_precision), else "
+            "no; set here and at the launcher, the two must agree (see resolve_mixed_precision)."
+        },
+    )
     seed: int = 42
     # -- evaluation, checkpoints, logging --------------------------------------------------
     metric_for_best_model: str = field(
@@ -131,7 +139,7 @@ class TrainConfig:
         problems = []
         if not self.output_dir:
             problems.append("output_dir is required")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
+        if self.mixed_precision not in (None, *PRECISIONS):
             problems.append(f"mixed_precision must be no, fp16 or bf16, not {self.mixed_precision!r}")
         if self.metric_for_best_model not in METRICS:
             problems.append(f"metric_for_best_model must be one of {', '.join(METRICS)}")
@@ -148,6 +156,31 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
+
+
+def resolve_mixed_precision(configured: str | None, environ: Mapping[str, str]) -> str:
+    """The run's precision. The training config (YAML or a ``train.py`` override) decides; the
+    launcher's ``--mixed_precision`` (``ACCELERATE_MIXED_PRECISION``) fills in when the config
+    leaves it unset, and a launcher fp16/bf16 that differs from the config is an error, never a
+    silent choice. A launcher ``no`` never conflicts: ``accelerate launch`` exports ``no`` when it
+    is given no ``--mixed_precision`` (and no accelerate config file sets one), so it cannot be told
+    apart from an explicit ``--mixed_precision no``; to turn a bf16 config off, override it on the
+    ``train.py`` side (``--mixed_precision no``)."""
+    launcher = environ.get(LAUNCHER_PRECISION_ENV, "").strip().lower() or None
+    if launcher is not None and launcher not in PRECISIONS:
+        raise ValueError(
+            f"{LAUNCHER_PRECISION_ENV}={launcher} (accelerate launch --mixed_precision) is not one of "
+            f"{', '.join(PRECISIONS)}"
+        )
+    if configured is None:
+        return launcher or "no"
+    if launcher not in (None, "no", configured):
+        raise ValueError(
+            f"accelerate launch --mixed_precision {launcher} conflicts with mixed_precision: {configured} "
+            f"in the training config; give one value (drop the launcher flag, or pass --mixed_precision "
+            f"{launcher} to train.py)"
+        )
+    return configured
 
 
 def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] | None = None) -> TrainConfig:
@@ -299,38 +332,104 @@ def build_dataset(featurizer: Featurizer, docs: Sequence[Document], cache_dir: s
 
 class LengthGroupedBatchSampler(BatchSampler):
     """Batches of similar length (less padding), in an order fixed by ``(seed, epoch)`` alone, so a
-    resumed run sees exactly the batches the interrupted one would have."""
+    resumed run sees exactly the batches the interrupted one would have.
+
+    Distributed-aware: with ``num_replicas`` > 1 it yields only rank ``rank``'s batches, and every
+    window of an epoch lands in exactly one batch of exactly one rank. All ranks get the same number
+    of batches (``ceil(n / (batch_size * num_replicas))``, DDP needs them in step): where the
+    ``ceil(n / batch_size)`` length-grouped batches do not divide evenly, the largest ones are split
+    in two. Only with fewer windows than batch slots (``n < num_replicas``, or a batch size of 1 and
+    ``n`` not a multiple of ``num_replicas``) is this impossible; then the missing batches repeat
+    windows from the start of the epoch (the one case of duplication; it is logged). Give the loader
+    to accelerate with :func:`prepare_train_loader`, which does not shard it a second time:
+    ``BatchSamplerShard`` assumes only the last batch is short and loses whole rounds of batches
+    around a short one elsewhere.
+    """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, group: int = 50
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        group: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
     ):
         super().__init__(SequentialSampler(range(len(lengths))), batch_size, drop_last=False)
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
         self.lengths = list(lengths)
         self.seed = seed
         self.shuffle = shuffle
         self.group = group
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        """Batches this rank yields per epoch (the same on every rank)."""
+        return math.ceil(len(self.lengths) / (self.batch_size * self.num_replicas))
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def global_batches(self) -> list[list[int]]:
+        """All ranks' batches of this epoch, in order: rank ``r`` takes positions ``r, r + N, ...``."""
         n, bs = len(self.lengths), self.batch_size
         if not self.shuffle:
             order = sorted(range(n), key=lambda i: -self.lengths[i])
-            yield from (order[i : i + bs] for i in range(0, n, bs))
-            return
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        perm = torch.randperm(n, generator=g).tolist()
-        batches = []
-        for m in range(0, n, bs * self.group):
-            mega = sorted(perm[m : m + bs * self.group], key=lambda i: -self.lengths[i])
-            batches += [mega[i : i + bs] for i in range(0, len(mega), bs)]
-        for j in torch.randperm(len(batches), generator=g).tolist():
-            yield batches[j]
+            batches = [order[i : i + bs] for i in range(0, n, bs)]
+        else:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            perm = torch.randperm(n, generator=g).tolist()
+            grouped = []
+            for m in range(0, n, bs * self.group):
+                mega = sorted(perm[m : m + bs * self.group], key=lambda i: -self.lengths[i])
+                grouped += [mega[i : i + bs] for i in range(0, len(mega), bs)]
+            batches = [grouped[j] for j in torch.randperm(len(grouped), generator=g).tolist()]
+        slots = len(self) * self.num_replicas
+        while len(batches) < slots:
+            j = max(range(len(batches)), key=lambda k: len(batches[k]), default=None)
+            if j is None or len(batches[j]) < 2:
+                break
+            half = (len(batches[j]) + 1) // 2
+            batches[j : j + 1] = [batches[j][:half], batches[j][half:]]
+        if len(batches) < slots:
+            logger.warning(
+                "%d windows cannot fill %d batches on %d processes: %d window(s) seen twice this epoch",
+                n, slots, self.num_replicas, slots - len(batches),
+            )  # fmt: skip
+            order = [i for b in batches for i in b] or [0]
+            batches += [[order[k % len(order)]] for k in range(slots - len(batches))]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.global_batches()[self.rank :: self.num_replicas]
+
+
+def prepare_train_loader(accelerator: Any, loader: DataLoader) -> Any:
+    """The training loader on the accelerator's device, NOT sharded again: its
+    :class:`LengthGroupedBatchSampler` already yields this rank's share. The result is accelerate's
+    own ``DataLoaderShard`` (device placement, ``set_epoch``, end-of-epoch signal for gradient
+    accumulation, ``skip_first_batches``), exactly what ``accelerator.prepare`` gives one process."""
+    from accelerate.data_loader import prepare_data_loader
+
+    sampler = loader.batch_sampler
+    if not isinstance(sampler, LengthGroupedBatchSampler) or (
+        sampler.num_replicas,
+        sampler.rank,
+    ) != (accelerator.num_processes, accelerator.process_index):
+        raise ValueError("the training sampler must be a LengthGroupedBatchSampler for this process")
+    return prepare_data_loader(
+        loader,
+        accelerator.device,
+        num_processes=1,
+        process_index=0,
+        put_on_device=True,
+        rng_types=None,
+        non_blocking=accelerator.non_blocking,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +480,11 @@ def exact_match_scores(gold: Sequence[Document], pred: Sequence[Document]) -> di
 def evaluate_model(
     accelerator: Any, model: JointModel, tokenizer: Any, docs: Sequence[Document], batch_size: int
 ) -> dict[str, float]:
-    """Predict the eval documents (split across processes) and score them on every process alike."""
+    """Predict the eval documents (split across processes) and score them on every process alike.
+
+    Each process predicts a contiguous share (``split_between_processes`` without padding, so no
+    document is predicted twice); the shares are gathered with their indices and every document
+    must come back exactly once, so the figures are those of one process predicting them all."""
     from accelerate.utils import gather_object
 
     from ie.prediction import Predictor
@@ -393,6 +496,8 @@ def evaluate_model(
             preds = predictor.predict([docs[i].text for i in mine], [docs[i].id for i in mine], batch_size)
         local = list(zip(mine, preds, strict=True))
     gathered = gather_object(local) if accelerator.num_processes > 1 else local
+    if sorted(i for i, _ in gathered) != indices:
+        raise RuntimeError(f"evaluation gathered {len(gathered)} predictions for {len(docs)} documents")
     by_index = dict(gathered)
     return exact_match_scores(docs, [by_index[i] for i in indices])
 
@@ -413,6 +518,7 @@ class TrainerState:
     best_step: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     tokenizer_sha256: str = ""
+    seen_in_epoch: list[int] = field(default_factory=lambda: [0, 0])  # windows, tokens (all processes)
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -585,6 +691,28 @@ class Throughput:
                 "tokens_per_second": round(rate, 1)}  # fmt: skip
 
 
+def _add_seen(accelerator: Any, state: TrainerState, seen: torch.Tensor) -> torch.Tensor:
+    """Move the windows and tokens this process trained on since the last call into the trainer state,
+    summed over all processes (every process calls it at the same step); returns a zeroed counter.
+    Done before each checkpoint, so a resumed run reports the same per-epoch counts."""
+    total = accelerator.reduce(seen, reduction="sum").tolist()
+    state.seen_in_epoch = [a + int(b) for a, b in zip(state.seen_in_epoch, total, strict=True)]
+    return torch.zeros_like(seen)
+
+
+def _check_one_group(accelerator: Any, environ: Mapping[str, str]) -> None:
+    """Refuse processes that were launched together but did not join one group: on a machine without
+    GPUs, ``accelerate launch --multi_gpu`` without ``ACCELERATE_USE_CPU=1`` starts N independent
+    single-process trainers that would each train on everything and race for one ``output_dir``."""
+    launched = int(environ.get("WORLD_SIZE", "1") or 1)
+    if launched != accelerator.num_processes:
+        raise ValueError(
+            f"launched as {launched} processes (WORLD_SIZE) but they formed a group of "
+            f"{accelerator.num_processes}; on CPUs run ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu "
+            "... (see docs/training.md)"
+        )
+
+
 def _forget_previous_run() -> None:
     """Let :func:`train` run again in the same process with other settings (cross-validation folds,
     tests, notebooks): accelerate keeps its state in process-wide singletons; the process group stays."""
@@ -609,6 +737,7 @@ def train(
     from transformers import AutoTokenizer, get_scheduler
 
     cfg.validate()
+    cfg = replace(cfg, mixed_precision=resolve_mixed_precision(cfg.mixed_precision, os.environ))
     started = time.time()
     out = Path(cfg.output_dir)
     if train_docs is None:
@@ -628,6 +757,7 @@ def train(
         log_with=[t for t in cfg.report_to if t != "none"] or None,
         project_dir=str(out),
     )
+    _check_one_group(accelerator, os.environ)
     main = accelerator.is_main_process
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -647,7 +777,13 @@ def train(
 
     set_seed(cfg.seed)  # heads initialised the same whatever ran before
     model = build_model(cfg, encoder_path)
-    sampler = LengthGroupedBatchSampler(dataset["length"], cfg.per_device_train_batch_size, cfg.seed)
+    sampler = LengthGroupedBatchSampler(
+        dataset["length"],
+        cfg.per_device_train_batch_size,
+        cfg.seed,
+        num_replicas=accelerator.num_processes,
+        rank=accelerator.process_index,
+    )
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -656,14 +792,18 @@ def train(
         generator=torch.Generator().manual_seed(cfg.seed),  # never draws from the global RNG
     )
     optimizer = _optimizer(model, cfg, accelerator.device)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    loader = prepare_train_loader(accelerator, loader)  # already this rank's share: not sharded again
+    # len(loader) is the number of batches this process really runs per epoch (the same on all).
     steps_per_epoch = math.ceil(len(loader) / cfg.gradient_accumulation_steps)
     total_steps = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.num_train_epochs
     epochs = math.ceil(total_steps / steps_per_epoch)
+    # accelerate's prepared scheduler (without split_batches) advances the wrapped one num_processes
+    # times per optimizer step, so both counts are scaled by it: the schedule reaches its end at
+    # optimizer step total_steps, the last one every process runs.
     scheduler = get_scheduler(
         cfg.lr_scheduler_type,
         optimizer,
-        # The prepared scheduler steps once per process per optimizer step.
         num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps) * accelerator.num_processes,
         num_training_steps=total_steps * accelerator.num_processes,
     )
@@ -693,6 +833,7 @@ def train(
     )
     running, running_n = torch.zeros((), device=accelerator.device), 0  # summed on device: no sync per step
     throughput, first_step = Throughput(accelerator.device), state.global_step
+    seen = torch.zeros(2, dtype=torch.long, device=accelerator.device)  # windows, tokens: this process
     done = state.global_step >= total_steps
     for epoch in range(state.epoch, epochs):
         if done:
@@ -707,6 +848,8 @@ def train(
         throughput.start()
         for batch in epoch_loader:
             throughput.count(batch)
+            seen[0] += len(batch["input_ids"])
+            seen[1] += batch["attention_mask"].sum()
             with accelerator.accumulate(model):
                 output = model(**batch)
                 accelerator.backward(output.loss)
@@ -731,6 +874,7 @@ def train(
             done = state.global_step >= total_steps
             if cfg.save_steps > 0 and state.global_step % cfg.save_steps == 0 and not done:
                 throughput.stop()
+                seen = _add_seen(accelerator, state, seen)
                 save_checkpoint(accelerator, cfg, state)
                 throughput.start()
             if state.global_step == cfg.stop_after_steps:
@@ -743,7 +887,18 @@ def train(
             accelerator, accelerator.unwrap_model(model), tokenizer, eval_docs, cfg.per_device_eval_batch_size
         )
         score = metrics[cfg.metric_for_best_model]
-        state.history.append({"epoch": epoch + 1, "step": state.global_step, **metrics})
+        seen = _add_seen(accelerator, state, seen)
+        state.history.append(
+            {
+                "epoch": epoch + 1,
+                "step": state.global_step,
+                # what the epoch really trained on, summed over processes, and where the schedule is
+                "train_windows": state.seen_in_epoch[0],
+                "train_tokens": state.seen_in_epoch[1],
+                "lr_factor": scheduler.get_last_lr()[0] / optimizer.param_groups[0]["initial_lr"],
+                **metrics,
+            }
+        )
         accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.global_step)
         logger.info(
             "epoch %d step %d: %s",
@@ -754,7 +909,7 @@ def train(
         if state.best_metric is None or score > state.best_metric:
             state.best_metric, state.best_step = score, state.global_step
             _save_best(accelerator, cfg, model, state, metrics)
-        state.epoch, state.batches_in_epoch = epoch + 1, 0
+        state.epoch, state.batches_in_epoch, state.seen_in_epoch = epoch + 1, 0, [0, 0]
         save_checkpoint(accelerator, cfg, state)
     progress.close()
     speed = throughput.summary(accelerator, state.global_step - first_step)
