@@ -174,8 +174,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, two_articles):
-    # One cache: both runs use the same from-scratch encoder (WordPiece training is not deterministic
-    # across processes, see ie.encoder), as a resumed run always does.
+    # One cache: both runs read the encoder and features built once, as a resumed run always does.
     common = [*SMALL, "--train_data", str(two_articles), "--num_train_epochs", "3", "--save_steps", "2",
               "--save_total_limit", "1", "--learning_rate", "3e-3", "--head_learning_rate", "3e-3",
               "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
@@ -216,3 +215,24 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
     a, b = _weights(whole), _weights(resumed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- output_dir ownership, safe resume, reproducibility, CLI friction (issue 11) ----------------
+
+
+def _train_py(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "--config", str(CPU_TINY), *SMALL, *args]
+
+
+def test_same_data_config_and_seed_give_bit_identical_models(tmp_path, two_articles):
+    """Two separate processes, each building its own from-scratch encoder (no shared cache)."""
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        done = subprocess.run(
+            _train_py("--output_dir", str(out), "--train_data", str(two_articles), "--num_train_epochs", "1"),
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    a, b = outs
+    assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
