@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -174,8 +178,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, two_articles):
-    # One cache: both runs use the same from-scratch encoder (WordPiece training is not deterministic
-    # across processes, see ie.encoder), as a resumed run always does.
+    # One cache: both runs read the encoder and features built once, as a resumed run always does.
     common = [*SMALL, "--train_data", str(two_articles), "--num_train_epochs", "3", "--save_steps", "2",
               "--save_total_limit", "1", "--learning_rate", "3e-3", "--head_learning_rate", "3e-3",
               "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
@@ -216,3 +219,180 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
     a, b = _weights(whole), _weights(resumed)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- output_dir ownership, safe resume, reproducibility, CLI friction (issue 11) ----------------
+
+
+def _train_py(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "--config", str(CPU_TINY), *SMALL, *args]
+
+
+def _wait_for(predicate, what: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_same_data_config_and_seed_give_bit_identical_models(tmp_path, two_articles):
+    """Two separate processes, each building its own from-scratch encoder (no shared cache)."""
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        done = subprocess.run(
+            _train_py("--output_dir", str(out), "--train_data", str(two_articles), "--num_train_epochs", "1"),
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    a, b = outs
+    assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+class _Payload:
+    """A pickle that, when unpickled, writes a marker file: what a crafted checkpoint could do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pickled code ran"))
+
+
+def _plant(path: Path, marker: Path) -> None:
+    torch.save({"step": 0, "payload": _Payload(marker)}, path)
+
+
+def test_resume_never_executes_pickled_code(tmp_path, two_articles):
+    out = tmp_path / "run"
+    common = [*SMALL, "--train_data", str(two_articles), "--output_dir", str(out),
+              "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    train(load_config(CPU_TINY, [*common, "--num_train_epochs", "1"]))
+    (checkpoint,) = (out / "checkpoints").glob("step-*")
+    marker = tmp_path / "pwned"
+    # where accelerate unpickles a registered object with weights_only=False
+    _plant(checkpoint / "custom_checkpoint_0.pkl", marker)
+    resumed = train(load_config(CPU_TINY, [*common, "--num_train_epochs", "2", "--resume_from_checkpoint",
+                                           "latest"]))  # fmt: skip
+    assert not marker.exists()
+    history = json.loads((resumed / "train_results.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]  # the state came from trainer_state.json
+
+    # every other pickle accelerate reads: refused with one line, never run
+    for name in ("random_states_0.pkl", "optimizer.bin", "scheduler.bin"):
+        (checkpoint,) = (out / "checkpoints").glob("step-*")
+        original = (checkpoint / name).read_bytes()
+        _plant(checkpoint / name, marker)
+        with pytest.raises(ValueError, match=rf"{checkpoint.name}: refused to load a file holding more than"):
+            train(load_config(CPU_TINY, [*common, "--num_train_epochs", "3", "--resume_from_checkpoint",
+                                         "latest"]))  # fmt: skip
+        assert not marker.exists(), name
+        (checkpoint / name).write_bytes(original)
+
+
+def test_used_output_dir_is_refused_and_overwrite_clears_it(tmp_path, two_articles):
+    out = tmp_path / "run"
+    common = [*SMALL, "--train_data", str(two_articles), "--output_dir", str(out),
+              "--cache_dir", str(tmp_path / "cache"), "--num_train_epochs", "1"]  # fmt: skip
+    train(load_config(CPU_TINY, common))
+    # model.safetensors is written like every other file (save_pretrained made it 0600)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if p.is_file()}
+    assert set(modes.values()) == {modes["config.json"]}, modes
+    for checkpoint in (out / "checkpoints").iterdir():
+        assert (checkpoint / "model.safetensors").stat().st_mode & 0o777 == modes["config.json"]
+
+    # a finished run resumed again: nothing trained, nothing rewritten
+    published = {n: (out / n).read_bytes() for n in ("README.md", "train_results.json", "model.safetensors")}
+    train(load_config(CPU_TINY, [*common, "--resume_from_checkpoint", "latest"]))
+    assert {n: (out / n).read_bytes() for n in published} == published
+
+    # a rerun into the used folder is refused, and nothing in it changes
+    with pytest.raises(
+        ValueError, match=r"run: output_dir already holds a training run .*--overwrite_output_dir"
+    ):
+        train(load_config(CPU_TINY, common))
+    assert (out / "README.md").read_bytes() == published["README.md"]
+
+    # a stale checkpoint of an earlier run, the one 'latest' would pick
+    stale = out / "checkpoints" / "step-9999999"
+    stale.mkdir()
+    (stale / "trainer_state.json").write_text("{}")
+    train(load_config(CPU_TINY, [*common, "--overwrite_output_dir"]))
+    assert not stale.exists() and (out / "model.safetensors").is_file()
+    resumed = train(load_config(CPU_TINY, [*common, "--num_train_epochs", "2", "--resume_from_checkpoint",
+                                           "latest"]))  # fmt: skip
+    history = json.loads((resumed / "train_results.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+    # overwrite only ever deletes what a training run writes
+    (out / "notes.docx").write_text("mine")
+    with pytest.raises(ValueError, match=r"not clearing it for --overwrite_output_dir: notes\.docx"):
+        train(load_config(CPU_TINY, [*common, "--overwrite_output_dir"]))
+    assert (out / "notes.docx").read_text() == "mine" and (out / "model.safetensors").is_file()
+    with pytest.raises(ValueError, match="exclude each other"):
+        load_config(CPU_TINY, [*common, "--overwrite_output_dir", "--resume_from_checkpoint", "latest"])
+
+
+def test_a_second_trainer_on_the_same_output_dir_is_refused(tmp_path, two_articles):
+    """Two real processes: the second exits 2 with one line; the first, paused meanwhile, finishes."""
+    out = tmp_path / "run"
+    args = ["--output_dir", str(out), "--train_data", str(two_articles), "--num_train_epochs", "1"]
+    first = subprocess.Popen(_train_py(*args), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / ".run.lock"
+    try:
+        _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), "the lock", first)
+        os.kill(first.pid, signal.SIGSTOP)  # hold it mid-run, whatever the machine's speed
+        try:
+            second = subprocess.run(_train_py(*args), cwd=ROOT, capture_output=True, text=True, check=False)
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert second.stderr.strip().splitlines() == [
+            f"train.py: error: {out}: another run (pid {first.pid}) is writing it; wait for it or choose "
+            "another output"
+        ]
+        _, err = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert (out / "model.safetensors").is_file()
+    # default logs: no per-file checkpoint messages from accelerate
+    assert "accelerate.checkpointing" not in err and "accelerate.accelerator" not in err
+
+
+def test_ctrl_c_prints_how_to_resume(tmp_path, two_articles):
+    out = tmp_path / "run"
+    args = ["--output_dir", str(out), "--train_data", str(two_articles), "--num_train_epochs", "50",
+            "--save_steps", "1"]  # fmt: skip
+    run = subprocess.Popen(_train_py(*args), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any((out / "checkpoints").glob("step-*")), "a checkpoint", run)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("train.py: interrupted; resume with: python ")
+    command = shlex.split(last.split("resume with: ", 1)[1])
+    assert command[-2:] == ["--resume_from_checkpoint", "latest"] and command[1] == str(ROOT / "train.py")
+    assert command[2:-2] == ["--config", str(CPU_TINY), *SMALL, *args]
+    # the printed command does resume (fewer epochs: it finishes at once)
+    command[command.index("50")] = "1"
+    done = subprocess.run(
+        [sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from" in done.stderr
+
+
+def test_train_py_help_lists_config_and_fields():
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], cwd=ROOT, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for option in ("--config CONFIG", "--output_dir", "--overwrite_output_dir", "--resume_from_checkpoint"):
+        assert option in done.stdout

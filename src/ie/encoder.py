@@ -6,10 +6,13 @@ here: a WordPiece vocabulary trained on the NORMALIZED corpus (the text the mode
 weights in safetensors. The folder loads with ``AutoTokenizer.from_pretrained(dir)`` and
 ``AutoModel.from_pretrained(dir)``, the same calls that load ``aubmindlab/bert-base-arabertv02``.
 
-The ``tokenizers`` WordPiece trainer is not deterministic across processes (ties between equally
-frequent merges are broken in hash-map order: huggingface/tokenizers#1794), so two builds from the
-same texts can differ by a few word pieces. A build is therefore cached by content and reused:
-:func:`build_encoder` returns the existing folder when texts and spec match.
+The vocabulary is learned here, not by the ``tokenizers`` WordPiece trainer: that trainer breaks
+ties between equally frequent merges in hash-map order, which changes from process to process
+(huggingface/tokenizers#1794), so the same texts gave a different vocabulary, and so different
+weights, on every run. :func:`train_wordpiece` runs the same merge procedure with ties broken by the
+pieces themselves: same texts and spec, same ``tokenizer.json`` and ``model.safetensors``, byte for
+byte. A build is also cached by content: :func:`build_encoder` returns the existing folder when
+texts and spec match.
 
     python -m ie.encoder --texts seeds/*.txt --output_dir build/tiny-bert
 """
@@ -49,27 +52,99 @@ class EncoderSpec:
     seed: int = 0
 
 
+def wordpiece_vocabulary(
+    word_counts: dict[str, int], vocab_size: int, min_frequency: int = 1, prefix: str = "##"
+) -> list[str]:
+    """WordPiece pieces learned by frequent-pair merging (what ``tokenizers``' WordPieceTrainer does),
+    in a fixed order: ties between equally frequent pairs go to the smaller pair of strings, never to
+    hash-map order, so the same counts always give the same vocabulary.
+
+    Returns the special tokens, then the alphabet (by frequency, then text), then the merged pieces in
+    merge order, at most ``vocab_size`` in all.
+    """
+    import heapq
+
+    vocab: list[str] = list(SPECIAL_TOKENS)
+    index: dict[str, int] = {t: i for i, t in enumerate(vocab)}
+    words = [[w[0], *(prefix + c for c in w[1:])] for w in sorted(word_counts) if w]
+    counts = [word_counts[w] for w in sorted(word_counts) if w]
+    freq: dict[str, int] = {}
+    for symbols, n in zip(words, counts, strict=True):
+        for sym in symbols:
+            freq[sym] = freq.get(sym, 0) + n
+    for sym in sorted(freq, key=lambda t: (-freq[t], t)):
+        if sym not in index:
+            index[sym] = len(vocab)
+            vocab.append(sym)
+
+    pairs: dict[tuple[str, str], int] = {}
+    where: dict[tuple[str, str], set[int]] = {}
+
+    def count(i: int, sign: int, changed: set[tuple[str, str]]) -> None:
+        symbols = words[i]
+        for pair in zip(symbols, symbols[1:], strict=False):
+            pairs[pair] = pairs.get(pair, 0) + sign * counts[i]
+            where.setdefault(pair, set()).add(i)
+            changed.add(pair)
+
+    changed: set[tuple[str, str]] = set()
+    for i in range(len(words)):
+        count(i, 1, changed)
+    heap = [(-pairs[p], p) for p in changed]
+    heapq.heapify(heap)
+    while heap and len(vocab) < vocab_size:
+        neg, pair = heapq.heappop(heap)
+        if pairs.get(pair, 0) != -neg or -neg <= 0:
+            continue  # stale entry: the pair's current count was pushed when it changed
+        if -neg < min_frequency:
+            break
+        a, b = pair
+        merged = a + b[len(prefix) :]
+        if merged not in index:
+            index[merged] = len(vocab)
+            vocab.append(merged)
+        changed = set()
+        for i in sorted(where.pop(pair)):
+            symbols = words[i]
+            if not any(x == a and y == b for x, y in zip(symbols, symbols[1:], strict=False)):
+                continue
+            count(i, -1, changed)
+            out, j = [], 0
+            while j < len(symbols):
+                if j + 1 < len(symbols) and symbols[j] == a and symbols[j + 1] == b:
+                    out.append(merged)
+                    j += 2
+                else:
+                    out.append(symbols[j])
+                    j += 1
+            words[i] = out
+            count(i, 1, changed)
+        for p in sorted(changed):
+            if pairs.get(p, 0) > 0:
+                heapq.heappush(heap, (-pairs[p], p))
+    return vocab
+
+
 def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 1):
-    """A BERT WordPiece tokenizer trained on the normalized texts, as a fast ``BertTokenizerFast``."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    """A BERT WordPiece tokenizer trained on the normalized texts, as a fast ``BertTokenizerFast``;
+    deterministic (see :func:`wordpiece_vocabulary`)."""
+    from tokenizers import normalizers, pre_tokenizers
     from transformers import BertTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     # The same normalizer/pre-tokenizer BertTokenizerFast(do_lower_case=False) uses, so the
-    # trained vocabulary matches what the saved tokenizer produces.
-    tok.normalizer = normalizers.BertNormalizer(
+    # learned vocabulary matches what the saved tokenizer produces.
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        continuing_subword_prefix="##",
-        show_progress=False,
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    word_counts: dict[str, int] = {}
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(normalize(text).text)):
+            word_counts[word] = word_counts.get(word, 0) + 1
+    vocab = wordpiece_vocabulary(word_counts, vocab_size, min_frequency)
+    return BertTokenizerFast(
+        vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=False, strip_accents=False
     )
-    tok.train_from_iterator((normalize(t).text for t in texts), trainer=trainer)
-    return BertTokenizerFast(vocab=tok.get_vocab(), do_lower_case=False, strip_accents=False)
 
 
 def _fingerprint(texts: Sequence[str], spec: EncoderSpec) -> str:

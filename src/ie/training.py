@@ -2,10 +2,15 @@
 
 ``python train.py --config configs/cpu-tiny.yaml --output_dir DIR`` and the same line under
 ``accelerate launch`` run :func:`train`. The config is a dataclass read from YAML, any field
-overridable on the command line. Checkpoints (model, optimizer, scheduler, RNG states, trainer
-state with the dataloader position) are written with ``accelerator.save_state`` into a temp dir
-renamed into place, so ``--resume_from_checkpoint latest`` after a kill continues to the same result
-as an uninterrupted run. The best epoch (by ``metric_for_best_model`` on the eval split) becomes the
+overridable on the command line. Checkpoints (model, optimizer, scheduler, RNG states with
+``accelerator.save_state``; the trainer state with the dataloader position as JSON) are written into
+a temp dir renamed into place, so ``--resume_from_checkpoint latest`` after a kill continues to the
+same result as an uninterrupted run. Resuming unpickles nothing that could run code: the trainer
+state is read from JSON and everything accelerate loads goes through ``torch.load(weights_only=True)``.
+One run owns ``output_dir`` (:func:`ie.fileio.output_lock`); a used one is refused unless the run
+resumes it or ``overwrite_output_dir`` clears it.
+
+The best epoch (by ``metric_for_best_model`` on the eval split) becomes the
 final model in ``output_dir``, with its tokenizer and a model card.
 """
 
@@ -17,10 +22,13 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
@@ -32,7 +40,7 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from ie.document import Document
 from ie.encoder import EncoderSpec, build_encoder
 from ie.features import FEATURES_VERSION, Coverage, Featurizer, collate
-from ie.fileio import atomic_write_json, atomic_write_text
+from ie.fileio import _UMASK, OutputLocked, atomic_write_json, atomic_write_text, output_lock
 from ie.modeling import JointModel, JointModelConfig, model_card, use_fast_dropout
 from ie.schema import SCHEMA
 
@@ -51,6 +59,13 @@ class TrainConfig:
     """Everything a training run needs; YAML keys are these field names."""
 
     output_dir: str = field(default="", metadata={"help": "Where the final model, checkpoints and card go."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Clear a used output_dir (its checkpoints, model and results; the feature cache stays) "
+            "and train from scratch. Without it a used output_dir is refused unless resuming."
+        },
+    )
     # -- encoder ---------------------------------------------------------------------------
     model_name_or_path: str = field(
         default="aubmindlab/bert-base-arabertv02",
@@ -139,6 +154,10 @@ class TrainConfig:
         problems = []
         if not self.output_dir:
             problems.append("output_dir is required")
+        if self.overwrite_output_dir and self.resume_from_checkpoint:
+            problems.append(
+                "overwrite_output_dir (start over) and resume_from_checkpoint (continue) exclude each other"
+            )
         if self.mixed_precision not in (None, *PRECISIONS):
             problems.append(f"mixed_precision must be no, fp16 or bf16, not {self.mixed_precision!r}")
         if self.metric_for_best_model not in METRICS:
@@ -509,7 +528,8 @@ def evaluate_model(
 
 @dataclass
 class TrainerState:
-    """Saved with every checkpoint (registered with the accelerator): where training is."""
+    """Where training is, saved with every checkpoint as ``trainer_state.json``. Not registered with
+    the accelerator: accelerate would pickle it and unpickle it with ``weights_only=False``."""
 
     epoch: int = 0
     batches_in_epoch: int = 0
@@ -523,9 +543,19 @@ class TrainerState:
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Path) -> TrainerState:
+        """The state a checkpoint's ``trainer_state.json`` holds (a bad file is a ValueError)."""
+        path = checkpoint / "trainer_state.json"
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**{k: values[k] for k in (f.name for f in fields(cls))})
+        except FileNotFoundError:
+            raise ValueError(
+                f"{checkpoint}: not a checkpoint written by ie.training (no trainer_state.json)"
+            ) from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a valid trainer state ({type(e).__name__}: {e})") from None
 
 
 def _step_dirs(root: Path, prefix: str) -> list[Path]:
@@ -548,10 +578,53 @@ def resolve_checkpoint(cfg: TrainConfig) -> Path | None:
     return path
 
 
+def load_checkpoint(accelerator: Any, checkpoint: Path) -> TrainerState:
+    """Restore model, optimizer, scheduler and RNG states, and return the trainer state, without
+    unpickling anything that could run code.
+
+    accelerate unpickles ``custom_checkpoint_*.pkl`` with ``weights_only=False``: those files (written
+    by earlier versions, which registered the trainer state) are hidden from it, and the state comes
+    from ``trainer_state.json``. Every other file it reads goes through ``torch.load`` with
+    ``weights_only=True``, which refuses pickled code; a refused file is a ValueError naming the
+    checkpoint. accelerate skips RNG states it cannot load with only a log line, so that file is
+    checked first: a tampered one must stop the resume, not silently change its random draws.
+    """
+    from accelerate.utils import load
+
+    state = TrainerState.from_checkpoint(checkpoint)
+    rng = checkpoint / f"random_states_{accelerator.process_index}.pkl"
+    view = Path(tempfile.mkdtemp(prefix="ie-checkpoint-"))
+    try:
+        if rng.is_file():
+            load(rng)  # weights_only=True
+        for item in checkpoint.iterdir():
+            if not (item.name.startswith("custom_checkpoint_") and item.suffix == ".pkl"):
+                (view / item.name).symlink_to(item.resolve())
+        accelerator.load_state(str(view), load_kwargs={"weights_only": True})
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{checkpoint}: refused to load a file holding more than tensors and plain values "
+            f"(tampered, or not written by ie.training): {reason}"
+        ) from None
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
+    return state
+
+
+def _usual_modes(folder: Path) -> None:
+    """Give every file in ``folder`` the mode a new file gets (umask applied): ``save_pretrained``
+    writes the weights 0600 (a temp file renamed), unlike every other file of a run."""
+    for item in folder.iterdir():
+        if item.is_file() and not item.is_symlink():
+            item.chmod(0o666 & ~_UMASK)
+
+
 def _replace_dir(accelerator: Any, tmp: Path, final: Path) -> None:
     """Atomic publish of a fully written folder (the main process renames, everyone waits)."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        _usual_modes(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -727,10 +800,87 @@ def _kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _claim_output_dir(accelerator: Any, cfg: TrainConfig, stack: ExitStack) -> None:
+    """Make ``output_dir`` this run's before anything is built or written: the main process takes its
+    lock (held until :func:`train` returns: a second trainer, even one that also believes it is the
+    main process, is refused) and checks it is writable and unused, or clears it when
+    ``overwrite_output_dir`` asks. Every process raises the same ValueError when it is refused."""
+    problem = None
+    if accelerator.is_main_process:
+        out = Path(cfg.output_dir)
+        try:
+            stack.enter_context(output_lock(out))
+            _check_output_dir(cfg, out)
+        except (OutputLocked, ValueError) as e:
+            problem = str(e)
+        except OSError as e:
+            problem = f"{e.filename or out}: cannot write the output there ({e.strerror or e})"
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        problem = broadcast_object_list([problem])[0]
+    if problem:
+        raise ValueError(problem)
+
+
+# What a training run writes in output_dir: --overwrite_output_dir clears these and nothing else.
+_RUN_DIRS = (CHECKPOINTS, "cache", ".tmp-final")
+_RUN_FILE_SUFFIXES = (".json", ".safetensors", ".txt", ".md", ".model", ".tmp")
+
+
+def _check_output_dir(cfg: TrainConfig, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: output_dir exists and is not a directory")
+    if not out.exists():
+        return
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{out}: output_dir is not writable")
+    keep = "cache" if cfg.cache_dir is None else None  # the default feature cache: content-addressed
+    used = sorted(p.name for p in out.iterdir() if p.name != keep)
+    if not used or cfg.resume_from_checkpoint:
+        return
+    if not cfg.overwrite_output_dir:
+        raise ValueError(
+            f"{out}: output_dir already holds a training run ({', '.join(used[:4])}"
+            f"{', ...' if len(used) > 4 else ''}); pass --overwrite_output_dir to replace it, "
+            "--resume_from_checkpoint latest to continue it, or choose another output_dir"
+        )
+    runs = {*_RUN_DIRS, cfg.project_name}
+    foreign = [
+        p.name
+        for p in sorted(out.iterdir())
+        if p.is_symlink()
+        or not ((p.is_dir() and p.name in runs) or (p.is_file() and p.name.endswith(_RUN_FILE_SUFFIXES)))
+    ]
+    if foreign:
+        raise ValueError(
+            f"{out}: not clearing it for --overwrite_output_dir: {', '.join(foreign[:4])} "
+            "not written by a training run; choose another output_dir"
+        )
+    for p in sorted(out.iterdir()):
+        if p.name == keep:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    logger.info("cleared %s (--overwrite_output_dir)", out)
+
+
 def train(
     cfg: TrainConfig, train_docs: list[Document] | None = None, eval_docs: list[Document] | None = None
 ) -> Path:
-    """Train, evaluate every epoch, keep the best epoch; returns ``output_dir`` holding the final model."""
+    """Train, evaluate every epoch, keep the best epoch; returns ``output_dir`` holding the final model.
+
+    The run holds the lock of ``output_dir`` until it returns; a used ``output_dir`` is refused
+    (ValueError) unless the run resumes it or ``overwrite_output_dir`` clears it."""
+    with ExitStack() as stack:
+        return _train(cfg, train_docs, eval_docs, stack)
+
+
+def _train(
+    cfg: TrainConfig, train_docs: list[Document] | None, eval_docs: list[Document] | None, stack: ExitStack
+) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
@@ -759,6 +909,7 @@ def train(
     )
     _check_one_group(accelerator, os.environ)
     main = accelerator.is_main_process
+    _claim_output_dir(accelerator, cfg, stack)
     if main:
         out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
@@ -808,13 +959,10 @@ def train(
         num_training_steps=total_steps * accelerator.num_processes,
     )
     scheduler = accelerator.prepare(scheduler)
-    state = TrainerState()
-    accelerator.register_for_checkpointing(state)
-
-    state.tokenizer_sha256 = _tokenizer_fingerprint(tokenizer)
+    state = TrainerState(tokenizer_sha256=_tokenizer_fingerprint(tokenizer))
     checkpoint = resolve_checkpoint(cfg)
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
+        state = load_checkpoint(accelerator, checkpoint)
         if state.tokenizer_sha256 != _tokenizer_fingerprint(tokenizer):
             raise ValueError(
                 f"{checkpoint}: was trained with another tokenizer than {encoder_path} provides now (a "
@@ -831,6 +979,7 @@ def train(
         desc="training",
         disable=not accelerator.is_local_main_process,
     )
+    stack.callback(progress.close)  # an interrupted run's bar is closed before train.py says how to resume
     running, running_n = torch.zeros((), device=accelerator.device), 0  # summed on device: no sync per step
     throughput, first_step = Throughput(accelerator.device), state.global_step
     seen = torch.zeros(2, dtype=torch.long, device=accelerator.device)  # windows, tokens: this process
@@ -923,7 +1072,11 @@ def train(
 
     best = Path(cfg.output_dir) / CHECKPOINTS / f"{_BEST_PREFIX}{state.best_step:07d}"
     best_metrics = next(h for h in state.history if h["step"] == state.best_step)
-    if main:
+    if speed["steps"] == 0:
+        speed = None  # nothing trained in this process (a resume of a finished run): no throughput
+    if main and speed is None and _published(out, state):
+        logger.info("%s: already trained to step %d and published; nothing to do", out, state.global_step)
+    elif main:
         _publish_final(
             cfg,
             best,
@@ -939,6 +1092,19 @@ def train(
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return out
+
+
+def _published(out: Path, state: TrainerState) -> bool:
+    """Whether ``out`` already holds the final model of the run ``state`` describes."""
+    try:
+        results = json.loads((out / "train_results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        (out / "model.safetensors").is_file()
+        and results.get("best_step") == state.best_step
+        and results.get("history") == state.history
+    )
 
 
 def _publish_final(
@@ -996,6 +1162,7 @@ def _publish_final(
             "config": asdict(cfg),
         },
     )
+    _usual_modes(tmp)
     for item in sorted(tmp.iterdir()):
         os.replace(item, out / item.name)
     tmp.rmdir()
