@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RANK", "0") == "0":
             print(f"\ntrain.py: interrupted; resume with: {resume_command(argv)}", file=sys.stderr)
         return 130
-    print(f"model saved in {out}")
+    if os.environ.get("RANK", "0") == "0":  # once per launch, not once per process
+        print(f"model saved in {out}")
     return 0
 
 

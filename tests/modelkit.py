@@ -30,6 +30,13 @@ TEST_SPEC = EncoderSpec(
     vocab_size=6000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128
 )
 
+# configs/cpu-tiny.yaml shrunk so a run takes seconds: same code path, smaller encoder and windows.
+SMALL = [
+    "--scratch_hidden_size", "64", "--scratch_intermediate_size", "128", "--scratch_num_layers", "2",
+    "--scratch_num_heads", "2", "--relation_hidden_size", "64", "--window_length", "128",
+    "--window_stride", "32", "--per_device_train_batch_size", "2",
+]  # fmt: skip
+
 
 def gold_documents() -> list[Document]:
     assert GOLD.is_file(), f"the gold annotations {GOLD} are missing"

@@ -16,8 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from datasets import load_from_disk
-from modelkit import CPU_TINY, ROOT
-from test_training import SMALL
+from modelkit import CPU_TINY, ROOT, SMALL
 from torch.utils.data import DataLoader
 
 from ie.prediction import Predictor

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from modelkit import ARABERT, CPU_TINY, ROOT, SEEDS, encoder_dir, gold_documents, tokenizer
+from modelkit import ARABERT, CPU_TINY, ROOT, SEEDS, SMALL, encoder_dir, gold_documents, tokenizer
 from safetensors.torch import load_file
 
 from ie.features import Featurizer
@@ -24,13 +24,6 @@ from ie.labelstudio import documents_to_tasks
 from ie.prediction import Predictor
 from ie.schema import SCHEMA
 from ie.training import LengthGroupedBatchSampler, build_dataset, exact_match_scores, load_config, train
-
-# cpu-tiny.yaml shrunk so a run takes seconds: same code path, smaller encoder and windows.
-SMALL = [
-    "--scratch_hidden_size", "64", "--scratch_intermediate_size", "128", "--scratch_num_layers", "2",
-    "--scratch_num_heads", "2", "--relation_hidden_size", "64", "--window_length", "128",
-    "--window_stride", "32", "--per_device_train_batch_size", "2",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
