@@ -15,10 +15,20 @@ Assembly rules (deterministic; the README documents them for analysts):
 * **Casualties.** Each KILLED/INJURED trigger is one casualty record. It belongs to the strike of
   the ATTACK it is linked to by ``cause``; failing that, to the strike of the nearest ATTACK
   trigger in the same sentence (preceding first); failing that, to none (``strike_id`` null).
+  Its count is read from its ``count`` mention together with the words around it in the article
+  ("تجاوز الـ 20" with only "20" marked is "more than 20"; :func:`ie.quantities.parse_quantity_at`).
+* **One fact, one casualty.** A casualty that restates one already emitted is dropped (the first
+  mention is kept, and takes the restatement's strike when it has none). Two casualties are the
+  same fact when they have the same kind, the same count (not null), the same victims (canonical
+  names) and no conflicting location, and either share the very count mention ("قتلى ... تجاوز
+  الـ 20 قتيل ... قتلوا": three triggers, one figure) or do not belong to different strikes (the
+  figure restated in a later paragraph). A count with different victims, another place or another
+  strike is another fact.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from datetime import date
@@ -28,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ie.canonical import AliasTable, fold
 from ie.document import Document, Span, sentence_bounds
-from ie.quantities import parse_quantity
+from ie.quantities import parse_quantity_at
 from ie.timexpr import resolve_date
 
 AIR_STRIKE = "Air/drone strike"
@@ -153,8 +163,11 @@ def assemble(
     spans = doc.spans_by_id
     bounds = sentence_bounds(doc.text)
 
+    bound_starts = [s for s, _ in bounds]
+
     def sentence_of(span: Span) -> int:
-        return next((i for i, (s, e) in enumerate(bounds) if s <= span.start < e), len(bounds))
+        i = bisect.bisect_right(bound_starts, span.start) - 1  # bounds are sorted and disjoint
+        return i if i >= 0 and span.start < bounds[i][1] else len(bounds)
 
     args: dict[str, dict[str, list[Span]]] = {}
     for rel in sorted(doc.relations, key=lambda r: (spans[r.tail].start, r.label)):
@@ -168,14 +181,18 @@ def assemble(
         f.args = args.get(f.trigger.id, {})
 
     strikes: list[list[_Frame]] = []
+    open_: list[list[_Frame]] = []  # strikes a frame may still join: last frame a sentence ago at most
     for frame in frames:
+        # frames come in text order, so a strike that has fallen behind never joins again
+        open_ = [g for g in open_ if frame.sentence - g[-1].sentence <= 1]
         home = None
-        for group in reversed(strikes):
+        for group in reversed(open_):
             if _same_strike(group, frame, canon):
                 home = group
                 break
         if home is None:
             strikes.append([frame])
+            open_.append(strikes[-1])
         else:
             home.append(frame)
 
@@ -215,7 +232,8 @@ def assemble(
     for f in frames:
         attacks_by_sentence.setdefault(f.sentence, []).append(f.trigger)
     casualty_triggers = [s for s in doc.sorted_spans() if s.label in ("KILLED", "INJURED")]
-    for n, trig in enumerate(casualty_triggers, start=1):
+    facts: dict[tuple, list[Casualty]] = {}  # _fact_key -> casualties emitted with it
+    for trig in casualty_triggers:
         targs = args.get(trig.id, {})
         cause = [s for s in targs.get("cause", []) if s.id in strike_of]
         link: Literal["cause", "same-sentence", "none"] = "none"
@@ -229,27 +247,51 @@ def assemble(
             if pick is not None:
                 strike_id, link = strike_of[pick.id], "same-sentence"
         count_span = (targs.get("count") or [None])[0]
-        quantity = parse_quantity(count_span.text) if count_span else None
+        quantity = parse_quantity_at(doc.text, count_span.start, count_span.end) if count_span else None
         locs, times = targs.get("location", []), targs.get("time", [])
-        out.casualties.append(
-            Casualty(
-                id=f"C{n}",
-                kind="killed" if trig.label == "KILLED" else "injured",
-                trigger=_mention(trig, aliases),
-                count=quantity.count if quantity else None,
-                count_min=quantity.count_min if quantity else None,
-                count_max=quantity.count_max if quantity else None,
-                approximate=quantity.approximate if quantity else count_span is not None,
-                count_mention=_mention(count_span, aliases) if count_span else None,
-                victims=_dedupe([_mention(s, aliases) for s in targs.get("victim", [])]),
-                location=_mention(locs[0], aliases) if locs else None,
-                time=_time(times[0] if times else None, aliases, article_date),
-                strike_id=strike_id,
-                link=link,
-                confidence=round(trig.score, 6) if trig.score is not None else 1.0,
-            )
+        casualty = Casualty(
+            id="",
+            kind="killed" if trig.label == "KILLED" else "injured",
+            trigger=_mention(trig, aliases),
+            count=quantity.count if quantity else None,
+            count_min=quantity.count_min if quantity else None,
+            count_max=quantity.count_max if quantity else None,
+            approximate=quantity.approximate if quantity else count_span is not None,
+            count_mention=_mention(count_span, aliases) if count_span else None,
+            victims=_dedupe([_mention(s, aliases) for s in targs.get("victim", [])]),
+            location=_mention(locs[0], aliases) if locs else None,
+            time=_time(times[0] if times else None, aliases, article_date),
+            strike_id=strike_id,
+            link=link,
+            confidence=round(trig.score, 6) if trig.score is not None else 1.0,
         )
+        alike = facts.setdefault(_fact_key(casualty), [])
+        first = next((c for c in alike if _same_fact(c, casualty)), None)
+        if first is None:
+            casualty.id = f"C{len(out.casualties) + 1}"
+            out.casualties.append(casualty)
+            alike.append(casualty)
+        elif first.strike_id is None and casualty.strike_id is not None:
+            first.strike_id, first.link = casualty.strike_id, casualty.link
     return out
+
+
+def _fact_key(c: Casualty) -> tuple:
+    """What two casualties of one fact have in common: kind, count, victims."""
+    victims = frozenset(v.canonical for v in c.victims)
+    return c.kind, c.count, c.count_min, c.count_max, c.approximate, c.count_mention is not None, victims
+
+
+def _same_fact(first: Casualty, later: Casualty) -> bool:
+    """Whether ``later`` restates the casualty fact ``first`` (the rule of the module docstring)."""
+    if _fact_key(first) != _fact_key(later) or first.count_mention is None or later.count_mention is None:
+        return False
+    if first.location and later.location and first.location.canonical != later.location.canonical:
+        return False
+    mention = (first.count_mention.start, first.count_mention.end)
+    if mention == (later.count_mention.start, later.count_mention.end):
+        return True
+    return first.strike_id is None or later.strike_id is None or first.strike_id == later.strike_id
 
 
 def _frames_subtype(group: list[_Frame]) -> str:

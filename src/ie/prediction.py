@@ -196,19 +196,21 @@ class Predictor:
         where: dict[tuple[int, int], tuple[int, int]],
         requests: dict[int, list[torch.Tensor]],
     ) -> None:
-        """All schema-allowed (trigger, argument) pairs of one text, each placed in the window where
-        it sits farthest from an edge, as relation-head rows grouped by encoder batch."""
+        """All schema-allowed (trigger, argument) pairs of one text whose spans share a window, each
+        placed in the window where it sits farthest from an edge, as relation-head rows grouped by
+        encoder batch. Only pairs that can share a window are enumerated (:func:`_window_pairs`):
+        their number, and the memory they take, grow linearly with the article."""
         f, offset = self.featurizer, len(self.featurizer.prefix)
         label = torch.tensor([f.span_label2id[d.label] for d in decoded])
         t0 = torch.tensor([enc.words[d.first_word].first_token for d in decoded])
         t1 = torch.tensor([enc.words[d.last_word].end_token for d in decoded])
-        candidate = self._candidate[label][:, label]
-        candidate.fill_diagonal_(False)
-        head, tail = candidate.nonzero(as_tuple=True)
+        head, tail = _window_pairs(starts, ends, t0, t1, self._candidate[label].any(1))
+        keep = self._candidate[label[head], label[tail]]
+        head, tail = head[keep], tail[keep]
         if not len(head):
             return
         k = _best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
-        keep = k >= 0  # pairs whose two spans never share a window are not scored
+        keep = k >= 0  # no-op: _window_pairs gives only pairs that share a window
         head, tail, k = head[keep], tail[keep], k[keep]
         places = torch.tensor([where[(i, kk)] for kk in range(len(enc.windows))])  # window -> (batch, row)
         batch, row = places[k].unbind(-1)
@@ -313,19 +315,65 @@ def quantize_int8(model: JointModel) -> JointModel:
     return model
 
 
+# Below this many (range, window) comparisons, _best_windows counts comparisons: torch.searchsorted
+# goes multi-threaded even for a handful of windows. Above it, searchsorted: linear memory.
+_COMPARE_LIMIT = 1 << 16
+
+
 def _best_windows(
     starts: torch.Tensor, ends: torch.Tensor, first: torch.Tensor, end: torch.Tensor
 ) -> torch.Tensor:
     """Vectorised :meth:`EncodedText.best_window` for many token ranges ``[first, end)``: the window
-    holding each range farthest from its edges (ties: the first), -1 where no window holds it."""
-    # Windows holding the range are contiguous: [lo, hi). Counting comparisons rather than
-    # torch.searchsorted, which goes multi-threaded even for a handful of windows.
-    lo = (ends < end[:, None]).sum(1)
-    hi = (starts <= first[:, None]).sum(1)
-    width = max(int((hi - lo).max()), 1)
+    holding each range farthest from its edges (ties: the first), -1 where no window holds it.
+
+    ``starts`` and ``ends`` are sorted (windows are ordered intervals), so the windows holding a
+    range are contiguous, ``[lo, hi)``, found by binary search: memory is linear in the number of
+    ranges plus windows (a ranges x windows comparison, over every span pair of a 587k-character
+    article, asked for 60 GB)."""
+    if len(first) * len(starts) <= _COMPARE_LIMIT:
+        lo = (ends < end[:, None]).sum(1)
+        hi = (starts <= first[:, None]).sum(1)
+    else:
+        lo = torch.searchsorted(ends, end, side="left")
+        hi = torch.searchsorted(starts, first, side="right")
+    # How many windows hold one range: a handful (windows overlap by less than half their length).
+    width = max(int((hi - lo).max()), 1) if len(first) else 1
     k = lo[:, None] + torch.arange(width)
     valid = k < hi[:, None]
     kc = k.clamp(max=len(starts) - 1)
     margin = torch.minimum(first[:, None] - starts[kc], ends[kc] - end[:, None]).masked_fill(~valid, -1)
     best = k.gather(1, margin.argmax(1, keepdim=True)).squeeze(1)
     return torch.where(valid.any(1), best, -1)
+
+
+def _window_pairs(
+    starts: torch.Tensor, ends: torch.Tensor, t0: torch.Tensor, t1: torch.Tensor, heads: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ordered pairs ``(head, tail)``, ``head != tail``, of spans that share at least one window,
+    with ``heads[head]`` true, in row-major order (head, then tail, ascending).
+
+    Spans are disjoint token ranges ``[t0, t1)`` in text order (``t0`` and ``t1`` increase), as the
+    decoder gives them; windows are sorted. For a head, the later spans that share a window with it
+    are those ending by the end of the last window starting at or before the head, and the earlier
+    ones those starting at or after the start of the first window ending at or after the head: two
+    contiguous ranges of spans, found by binary search. Pairs more than a window apart, which can
+    never be scored, are never enumerated, so the pairs grow linearly with the article, not with
+    the square of its spans."""
+    n = len(t0)
+    if n == 0 or len(starts) == 0:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty
+    idx = torch.arange(n)
+    last = (torch.searchsorted(starts, t0, side="right") - 1).clamp(min=0)  # starts[0] == 0
+    right_end = torch.searchsorted(t1, ends[last], side="right").clamp(min=idx + 1)
+    first = torch.searchsorted(ends, t1, side="left")
+    left_start = torch.full_like(idx, n)
+    inside = first < len(starts)
+    left_start[inside] = torch.searchsorted(t0, starts[first[inside]], side="left")
+    left_start = torch.minimum(left_start, idx)
+    count = torch.where(heads, (idx - left_start) + (right_end - idx - 1), 0)
+    head = torch.repeat_interleave(idx, count)
+    block = torch.cumsum(count, 0) - count
+    tail = left_start[head] + torch.arange(len(head)) - block[head]
+    tail += tail >= head  # skip the head itself
+    return head, tail

@@ -2,29 +2,35 @@
 
 Rules for vague quantities (documented in the README, tested on phrases from the seeds):
 
-==========================  =======  =========  =========  ===========
-phrase                      count    count_min  count_max  approximate
-==========================  =======  =========  =========  ===========
-3 / ٣ / ثلاثة / اثنين        3/3/3/2  =count     =count     no
-أكثر من 20 / تجاوز 20       null     21         null       yes
-أقل من 20                   null     null       19         yes
-نحو / حوالي / قرابة 20      20       null       null       yes
-عشرات / العشرات / بالعشرات  null     10         99         yes
-مئات / المئات               null     100        999        yes
-عدد / عدة / عدد من          null     2          null       yes
-عدد كبير / العديد           null     10         null       yes
-==========================  =======  =========  =========  ===========
+==============================  =======  =========  =========  ===========
+phrase                          count    count_min  count_max  approximate
+==============================  =======  =========  =========  ===========
+3 / ٣ / ثلاثة / اثنين            3/3/3/2  =count     =count     no
+أكثر من / تجاوز / يزيد عن 20    null     21         null       yes
+ما لا يقل عن 20 / 20 على الأقل  null     20         null       yes
+أقل من 20                       null     null       19         yes
+نحو / حوالي / قرابة 20          20       null       null       yes
+عشرات / العشرات / بالعشرات      null     10         99         yes
+مئات / المئات                   null     100        999        yes
+عدد / عدة / عدد من              null     2          null       yes
+عدد كبير / العديد               null     10         null       yes
+==============================  =======  =========  =========  ===========
 
 ``count_min`` of "tens" and "a large number" is 10 and of "hundreds" 100, the conservative values
 ACLED's codebook uses for "tens" / "several" / "hundreds"; "dozens" (دزينة is not used in Arabic
 news) would be 12 as in ACLED.
 
 A mention may be a whole phrase ("مقتل خمسة عناصر", "3 إصابات"): the first number in it is read,
-with the qualifier right before it ("أكثر من") or "تقريبا" right after it. Number words come from
-pyarabic's vocabulary and ``text2number``; spellings it misses are folded onto its own first
-(hamza-less اربعة/الف, ta marbuta as ه, the article: الثلاثة, feminine اثنتين/واحدة, مائتين), and a split
-hundred (ثلاث مئة) is joined (ثلاثمئة) because ``text2number`` would add it (103). A vague word
-counts only when the phrase has no number: "مقتل العشرات" is vague, "عدد 3" is 3.
+with the qualifier right before it ("أكثر من", also across an article: "تجاوز الـ 20") or "تقريبا" /
+"على الأقل" right after it or after the counted noun ("20 شخصا على الأقل"). Annotators and the
+model often mark the number alone, so :func:`parse_quantity_at` reads a mention with the words
+around it in its sentence: "تجاوز الـ 20" with only "20" marked is still "more than 20".
+
+Number words come from pyarabic's vocabulary and ``text2number``; spellings it misses are folded
+onto its own first (hamza-less اربعة/الف, ta marbuta as ه, the article: الثلاثة, feminine
+اثنتين/واحدة, مائتين), and a split hundred (ثلاث مئة) is joined (ثلاثمئة) because ``text2number``
+would add it (103). A vague word counts only when the phrase has no number: "مقتل العشرات" is
+vague, "عدد 3" is 3.
 """
 
 from __future__ import annotations
@@ -40,10 +46,17 @@ from ie.canonical import fold
 _INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٬", "01234567890123456789,")
 _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
 _DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
-_MORE = ("أكثر من", "اكثر من", "ما يزيد عن", "ما يزيد على", "أزيد من", "تجاوز", "يتجاوز", "فوق")
-_LESS = ("أقل من", "اقل من", "ما دون", "دون")
-_ABOUT = ("نحو", "حوالي", "حوالى", "قرابة", "زهاء", "ما يقارب", "ما يقرب من")
+_MORE = ("أكثر من", "يزيد عن", "يزيد على", "أزيد من", "تجاوز", "تجاوزت", "يتجاوز", "تتجاوز",
+         "تخطى", "يفوق", "فاق", "فوق")  # fmt: skip
+_AT_LEAST = ("لا يقل عن", "لا تقل عن", "على الأقل")  # checked before _LESS: "لا يقل عن" ends in "يقل عن"
+_LESS = ("أقل من", "يقل عن", "تقل عن", "ما دون", "دون")
+_ABOUT = ("نحو", "حوالي", "حوالى", "قرابة", "زهاء", "يقارب", "ما يقرب من")
 _ABOUT_AFTER = ("تقريبا",)
+_AT_LEAST_AFTER = ("على الأقل",)
+_ARTICLE = "ال"  # "الـ 20": the article written apart from the number, after cleaning
+# How far around a mention parse_quantity_at looks (characters; within the mention's sentence).
+_CONTEXT = 48
+_CONTEXT_STOP = re.compile(r"[.!?؟…۔\n]")
 _VAGUE = (
     # (phrases after clitic and article removal, count_min, count_max); longer phrases first
     (("عدد كبير", "أعداد كبيرة", "العديد"), 10, None),
@@ -146,8 +159,12 @@ def _vague(words: list[str]) -> tuple[int, int | None] | None:
     return None
 
 
-def parse_quantity(text: str) -> Quantity | None:
-    """Read a NUM mention (or a phrase holding one); None when it holds no count at all."""
+def parse_quantity(text: str, before: str = "", after: str = "") -> Quantity | None:
+    """Read a NUM mention (or a phrase holding one); None when it holds no count at all.
+
+    ``before`` and ``after`` are the text right before and after the mention: a qualifier there
+    counts as if it were inside the mention (the mention alone decides whether there is a number).
+    """
     words = _clean(text).split()
     if not words:
         return None
@@ -156,13 +173,43 @@ def parse_quantity(text: str) -> Quantity | None:
         vague = _vague(words)
         return Quantity(None, vague[0], vague[1], True) if vague else None
     value, first, end = found
-    before = words[:first]
-    if any(_ends_with(before, p) for p in _MORE):
+    lead = _clean(before).split() + words[:first]
+    while lead and lead[-1] == _ARTICLE:  # تجاوز الـ 20
+        lead.pop()
+    trail = words[end:] + _clean(after).split()
+    if any(_ends_with(lead, p) for p in _MORE):
         return Quantity(None, value + 1, None, True)
-    if any(_ends_with(before, p) for p in _LESS):
+    if any(_ends_with(lead, p) for p in _AT_LEAST) or _followed_by(trail, _AT_LEAST_AFTER):
+        return Quantity(None, value, None, True)
+    if any(_ends_with(lead, p) for p in _LESS):
         return Quantity(None, None, max(value - 1, 0), True)
-    if any(_ends_with(before, p) for p in _ABOUT) or (
-        end < len(words) and fold(words[end]) in {fold(a) for a in _ABOUT_AFTER}
-    ):
+    if any(_ends_with(lead, p) for p in _ABOUT) or _followed_by(trail, _ABOUT_AFTER):
         return Quantity(value, None, None, True)
     return Quantity(value, value, value, False)
+
+
+def parse_quantity_at(text: str, start: int, end: int) -> Quantity | None:
+    """:func:`parse_quantity` of the mention ``text[start:end]`` of an article, with the words
+    around it up to the end of its sentence as context (nothing is changed, offsets stay exact)."""
+    lo, hi = max(0, start - _CONTEXT), min(len(text), end + _CONTEXT)
+    before, after = text[lo:start], text[end:hi]
+    if lo > 0 and not text[lo - 1].isspace():
+        before = re.sub(r"^\S+", "", before)  # a word cut by the window
+    if hi < len(text) and not text[hi].isspace():
+        after = re.sub(r"\S+$", "", after)
+    before = _CONTEXT_STOP.split(before)[-1]
+    after = _CONTEXT_STOP.split(after)[0]
+    return parse_quantity(text[start:end], before, after)
+
+
+def _followed_by(words: list[str], phrases: tuple[str, ...]) -> bool:
+    """A phrase right after the number, or after the one word it counts ("20 شخصا على الأقل")."""
+    for skip in (0, 1):
+        if skip and not (words and words[0].isalpha() and _first_number(words[:1]) is None):
+            break
+        rest = words[skip:]
+        for phrase in phrases:
+            n = len(phrase.split())
+            if len(rest) >= n and fold(" ".join(rest[:n])) == fold(phrase):
+                return True
+    return False

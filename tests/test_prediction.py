@@ -1,0 +1,218 @@
+"""Relation candidates of the predictor: only pairs that can share a window, placed as before.
+
+The window choice and the pair enumeration are checked against the definitions they replaced (kept
+below as references), on random windows and spans and on the seed articles with a trained model;
+the number of pair rows and the memory of the window search must grow linearly with the article.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from ie import prediction
+from ie.prediction import Predictor, _best_windows, _window_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
+
+
+# -- the definitions the predictor used before candidates were restricted (references) -----------
+
+
+def reference_best_windows(starts, ends, first, end):
+    """The old ``_best_windows``: a ranges x windows comparison, then the best margin."""
+    lo = (ends < end[:, None]).sum(1)
+    hi = (starts <= first[:, None]).sum(1)
+    width = max(int((hi - lo).max()), 1)
+    k = lo[:, None] + torch.arange(width)
+    valid = k < hi[:, None]
+    kc = k.clamp(max=len(starts) - 1)
+    margin = torch.minimum(first[:, None] - starts[kc], ends[kc] - end[:, None]).masked_fill(~valid, -1)
+    best = k.gather(1, margin.argmax(1, keepdim=True)).squeeze(1)
+    return torch.where(valid.any(1), best, -1)
+
+
+def reference_pairs(starts, ends, t0, t1, candidate):
+    """The old enumeration: every allowed (head, tail) of the spans x spans matrix, then those whose
+    two spans share a window."""
+    candidate = candidate.clone()
+    candidate.fill_diagonal_(False)
+    head, tail = candidate.nonzero(as_tuple=True)
+    if not len(head):  # the old code returned here
+        return head, tail, head
+    k = reference_best_windows(
+        starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail])
+    )
+    keep = k >= 0
+    return head[keep], tail[keep], k[keep]
+
+
+def random_windows(rng: random.Random, n_tokens: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Windows the way the featurizer cuts them: at most ``size`` tokens, each ending in its second
+    half, the next starting up to ``stride`` tokens before that end."""
+    windows, start = [], 0
+    while start + size < n_tokens:
+        end = rng.randint(start + size // 2 + 1, start + size)
+        windows.append((start, end))
+        start = rng.randint(max(end - stride, start + 1), end)
+    windows.append((start, n_tokens))
+    return windows
+
+
+def random_spans(rng: random.Random, n_tokens: int, density: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint token ranges in text order, 1 to 6 tokens long (sometimes longer than a window)."""
+    t0, t1, t = [], [], 0
+    while t < n_tokens:
+        t += rng.randint(0, int(2 / density))
+        length = rng.choice([1, 1, 1, 2, 3, 6]) if rng.random() > 0.02 else 40
+        if t + length > n_tokens:
+            break
+        t0.append(t)
+        t1.append(t + length)
+        t += length
+    return torch.tensor(t0, dtype=torch.long), torch.tensor(t1, dtype=torch.long)
+
+
+def bounds(windows):
+    return torch.tensor([w[0] for w in windows]), torch.tensor([w[1] for w in windows])
+
+
+@pytest.mark.parametrize("compare_limit", [prediction._COMPARE_LIMIT, 0])  # both code paths
+def test_window_choice_equals_the_old_definition_on_random_inputs(monkeypatch, compare_limit):
+    monkeypatch.setattr(prediction, "_COMPARE_LIMIT", compare_limit)
+    rng = random.Random(0)
+    for _ in range(200):
+        size = rng.choice([8, 16, 30])
+        n_tokens = rng.randint(1, 400)
+        windows = random_windows(rng, n_tokens, size, rng.randint(0, size // 2 - 1))
+        starts, ends = bounds(windows)
+        first = torch.tensor([rng.randrange(n_tokens) for _ in range(300)])
+        end = first + torch.tensor([rng.randint(1, size + 4) for _ in range(300)])
+        got = _best_windows(starts, ends, first, end)
+        assert torch.equal(got, reference_best_windows(starts, ends, first, end))
+        # and the scalar definition the featurizer uses for words
+        for f, e, k in zip(first.tolist(), end.tolist(), got.tolist(), strict=True):
+            ok = [(min(f - ws, we - e), -i) for i, (ws, we) in enumerate(windows) if ws <= f and e <= we]
+            assert k == (-max(ok)[1] if ok else -1)
+
+
+def test_pairs_equal_the_old_enumeration_on_random_inputs():
+    rng = random.Random(1)
+    seen = 0
+    for _ in range(150):
+        size = rng.choice([8, 16, 30, 64])
+        n_tokens = rng.randint(1, 500)
+        windows = random_windows(rng, n_tokens, size, rng.randint(0, size // 2 - 1))
+        starts, ends = bounds(windows)
+        t0, t1 = random_spans(rng, n_tokens, rng.choice([0.2, 0.5, 1.0]))
+        n = len(t0)
+        labels = torch.tensor([rng.randrange(4) for _ in range(n)], dtype=torch.long)
+        # labels 0 and 1 are "triggers" (heads), 3 is never a tail
+        allowed = torch.tensor(
+            [[h in (0, 1) and t != h and t != 3 for t in range(4)] for h in range(4)], dtype=torch.bool
+        )
+        head, tail = _window_pairs(starts, ends, t0, t1, allowed[labels].any(1))
+        keep = allowed[labels[head], labels[tail]]
+        head, tail = head[keep], tail[keep]
+        k = _best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
+        want_head, want_tail, want_k = reference_pairs(starts, ends, t0, t1, allowed[labels][:, labels])
+        assert torch.equal(head, want_head) and torch.equal(tail, want_tail)  # same pairs, same order
+        assert torch.equal(k, want_k)
+        seen += len(head)
+    assert seen > 5_000
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model: Path) -> Predictor:
+    torch.manual_seed(0)
+    return Predictor.from_pretrained(tiny_model, device="cpu")
+
+
+def _old_pair_requests(self, i, enc, decoded, starts, ends, where, requests):
+    """``Predictor._pair_requests`` as it was: all spans x spans pairs, then the window filter."""
+    f, offset = self.featurizer, len(self.featurizer.prefix)
+    label = torch.tensor([f.span_label2id[d.label] for d in decoded])
+    t0 = torch.tensor([enc.words[d.first_word].first_token for d in decoded])
+    t1 = torch.tensor([enc.words[d.last_word].end_token for d in decoded])
+    head, tail, k = reference_pairs(starts, ends, t0, t1, self._candidate[label][:, label])
+    if not len(head):
+        return
+    places = torch.tensor([where[(i, kk)] for kk in range(len(enc.windows))])
+    batch, row = places[k].unbind(-1)
+    shift = offset - starts[k]
+    pairs = torch.stack(
+        [
+            row,
+            t0[head] + shift,
+            t1[head] + shift,
+            t0[tail] + shift,
+            t1[tail] + shift,
+            label[head],
+            label[tail],
+        ],
+        dim=-1,
+    )
+    text = torch.full_like(head, i)
+    for bi in batch.unique().tolist():
+        sel = batch == bi
+        requests[bi].append((pairs[sel], text[sel], head[sel], tail[sel]))
+
+
+def _dump(docs):
+    return [
+        ([(s.id, s.start, s.end, s.label, s.text, s.score) for s in d.spans],
+         [(r.head, r.tail, r.label, r.score) for r in d.relations])
+        for d in docs
+    ]  # fmt: skip
+
+
+def test_seed_predictions_are_unchanged(predictor, monkeypatch):
+    texts = [*SEEDS, "\n".join(SEEDS * 3)]  # the seeds, and an article of 18 windows
+    new = _dump(predictor.predict(texts))
+    monkeypatch.setattr(Predictor, "_pair_requests", _old_pair_requests)
+    old = _dump(predictor.predict(texts))
+    assert sum(len(rels) for _, rels in new) > 300
+    assert new == old  # same spans, relations and scores, bit for bit
+
+
+def test_pair_rows_grow_linearly_with_the_article(predictor, monkeypatch):
+    rows: list[int] = []
+
+    def counting(starts, ends, first, end):
+        if not torch.equal(end, first + 1):  # the per-word call is not about pairs
+            rows.append(len(first))
+        return _best_windows(starts, ends, first, end)
+
+    monkeypatch.setattr(prediction, "_best_windows", counting)
+    counts = []
+    for copies in (2, 4):
+        rows.clear()
+        (doc,) = predictor.predict(["\n".join(SEEDS * copies)])
+        counts.append((sum(rows), len(doc.spans)))
+    (pairs_small, spans_small), (pairs_large, spans_large) = counts
+    assert spans_large == pytest.approx(2 * spans_small, rel=0.05)
+    # all pairs of spans would grow 4x; pairs that can share a window grow as the article does
+    assert pairs_large / pairs_small == pytest.approx(2, rel=0.1), counts
+
+
+def _allocated_bytes(fn) -> int:
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    return sum(e.self_cpu_memory_usage for e in prof.events() if e.self_cpu_memory_usage > 0)
+
+
+def test_window_search_memory_is_linear():
+    # a word-level call on a long article: every word against windows of 256 tokens, stride 64
+    rng = random.Random(2)
+    sizes = []
+    for n_tokens in (100_000, 200_000):
+        starts, ends = bounds(random_windows(rng, n_tokens, 256, 63))
+        first = torch.arange(0, n_tokens, 2)
+        sizes.append(_allocated_bytes(lambda s=starts, e=ends, f=first: _best_windows(s, e, f, f + 1)))
+    # the old ranges x windows comparison allocated 4x as much when the article doubled
+    assert sizes[1] / sizes[0] < 2.5, sizes
