@@ -14,13 +14,13 @@ import argparse
 import logging
 import sys
 
-from ie.evaluation import DEFAULT_CV_CONFIG, run
-from ie.labelstudio import ValidationError
-from ie.report import summary_table
+from ie.annotation.labelstudio import ValidationError
+from ie.evaluation.report import summary_table
+from ie.evaluation.run import DEFAULT_CV_CONFIG, run
 
 
 def _overrides(pairs: list[str]) -> list[str]:
-    """``--set key=value`` → ``--key value``, the form ie.training.load_config takes."""
+    """``--set key=value`` → ``--key value``, the form ie.training.trainer.load_config takes."""
     out = []
     for pair in pairs:
         key, sep, value = pair.partition("=")

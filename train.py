@@ -17,8 +17,8 @@ import os
 import shlex
 import sys
 
-from ie.labelstudio import ValidationError
-from ie.training import TrainConfig, load_config, train
+from ie.annotation.labelstudio import ValidationError
+from ie.training.trainer import TrainConfig, load_config, train
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 

@@ -32,7 +32,7 @@ def seed_texts() -> list[str]:
 
 
 def count_sentences(text: str) -> int:
-    from ie.document import sentence_bounds
+    from ie.core.document import sentence_bounds
 
     return len(sentence_bounds(text))
 
@@ -201,7 +201,7 @@ def finish(
     script: str, args: Any, comparisons: list[dict[str, Any]], details: dict[str, Any], output: Path | None
 ) -> None:
     """Write the JSON file (atomically), print the comparison table, end with the one JSON line."""
-    from ie.fileio import atomic_write_json
+    from ie.core.fileio import atomic_write_json
 
     print()
     print_table(

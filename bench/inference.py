@@ -6,7 +6,7 @@
     python bench/inference.py --device cuda --bf16  # on a GPU, both sides in bfloat16
 
 Both sides read the same articles: the seed articles repeated until they hold ``--sentences``
-sentences (counted with ``ie.document.sentence_bounds``). The baseline is what a user would
+sentences (counted with ``ie.core.document.sentence_bounds``). The baseline is what a user would
 otherwise write: ``transformers.pipeline("token-classification", aggregation_strategy="simple",
 batch_size=...)`` over an ``AutoModelForTokenClassification`` with the SAME encoder weights and the
 same tagger weights as our model (so it tags the same tokens), reading every article whole with
@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _config(name: str) -> Any:
-    from ie.training import load_config
+    from ie.training.trainer import load_config
 
     return load_config(common.ROOT / "configs" / name, ["--output_dir", "unused"])
 
@@ -96,9 +96,9 @@ def build_joint(size: str, work: Path, model: Path | None, calibration_steps: in
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ie.encoder import build_encoder
-    from ie.modeling import JointModel
-    from ie.training import scratch_encoder_spec
+    from ie.model.encoder import build_encoder
+    from ie.model.modeling import JointModel
+    from ie.training.trainer import scratch_encoder_spec
 
     if size == "cpu" and model is not None:
         return model
@@ -146,7 +146,7 @@ def calibrate(joint: Any, tokenizer: Any, steps: int = 30) -> None:
 
     import torch
 
-    from ie.prediction import Predictor
+    from ie.model.prediction import Predictor
 
     gold = json.loads(common.GOLD.read_text(encoding="utf-8"))
     results = [r for task in gold for r in task["annotations"][0]["result"]]
@@ -201,7 +201,7 @@ def build_baseline(joint_dir: Path, out: Path) -> Path:
     """An ``AutoModelForTokenClassification`` holding our encoder and our tagger weights."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from ie.modeling import JointModel
+    from ie.model.modeling import JointModel
 
     joint = JointModel.from_pretrained(joint_dir)
     enc_cfg = joint.config.encoder_config
@@ -228,9 +228,9 @@ def build_baseline(joint_dir: Path, out: Path) -> Path:
 
 class Ours:
     def __init__(self, path: Path, device: str, precision: str, batch_size: int):
-        from ie.canonical import AliasTable
-        from ie.extraction import Extractor, model_version
-        from ie.prediction import Predictor
+        from ie.events.canonical import AliasTable
+        from ie.events.extraction import Extractor, model_version
+        from ie.model.prediction import Predictor
 
         predictor = Predictor.from_pretrained(path, device=device, precision=precision)
         self.extractor = Extractor(predictor, AliasTable.load(), model_version(path))

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def sentence_pool() -> list[str]:
-    from ie.document import sentence_bounds
+    from ie.core.document import sentence_bounds
 
     return [t[s:e] for t in common.seed_texts() for s, e in sentence_bounds(t)]
 

@@ -3,7 +3,7 @@
     python bench/profile_train.py              # 8 interleaved epochs per variant, then torch.profiler
     python bench/profile_train.py --quick      # 3 epochs per variant
 
-Times one epoch over the seed windows (the batches ``ie.training.train`` builds) for three variants
+Times one epoch over the seed windows (the batches ``ie.training.trainer.train`` builds) for three variants
 on the same batches, interleaved: our joint model, our joint model with the relation pairs removed
 (tagger only: what the relation head costs), and ``AutoModelForTokenClassification`` on the same
 encoder (what the Trainer baseline computes). Each step is forward, backward, gradient clipping and
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from torch.utils.data import DataLoader
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from ie.features import Featurizer, collate
-    from ie.schema import SCHEMA
-    from ie.training import (
+    from ie.core.schema import SCHEMA
+    from ie.model.features import Featurizer, collate
+    from ie.training.trainer import (
         LengthGroupedBatchSampler,
         _optimizer,
         _resolve_encoder,

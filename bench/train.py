@@ -1,4 +1,4 @@
-"""Training speed: our training loop (``train.py`` → ``ie.training.train``) against HF ``Trainer``.
+"""Training speed: our training loop (``train.py`` → ``ie.training.trainer.train``) against HF ``Trainer``.
 
     python bench/train.py                    # CPU-sized model, 3 interleaved runs per side
     python bench/train.py --quick            # under a minute on 2 cores
@@ -9,7 +9,7 @@ bf16 matmul the default runs float32 and bfloat16 (autocast mixed precision: acc
 ``mixed_precision: bf16`` for ours, ``bf16=True`` for the Trainer), and also reports ours in bf16 against the
 Trainer's default float32.
 
-Both sides train on the same windows (the gold seed articles through ``ie.features.Featurizer``),
+Both sides train on the same windows (the gold seed articles through ``ie.model.features.Featurizer``),
 with an encoder of the same size and config, the same batch size, learning-rate schedule, clipping
 and number of optimizer steps. Ours trains the tagger AND the relation head (every schema-allowed
 trigger/argument pair of every window); the baseline is the stock recipe a user would otherwise run:
@@ -18,7 +18,7 @@ defaults (random batches, dynamic padding), tagging only.
 
 Throughput is non-padding tokens per second of the training loop itself (forward, backward,
 optimizer, data loading), on both sides excluding model building, per-epoch evaluation and
-checkpoint writing: ours from the ``throughput`` that ``ie.training.train`` records in
+checkpoint writing: ours from the ``throughput`` that ``ie.training.trainer.train`` records in
 ``train_results.json``; the baseline from a ``TrainerCallback`` timing ``on_train_begin`` →
 ``on_train_end`` (no evaluation or saving is configured there). With ``--bf16`` on a GPU, model FLOPs
 utilization = 3 x forward FLOPs of the non-padding tokens / time / measured peak bf16 matmul FLOP/s.
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def our_config(args: argparse.Namespace, out: Path, cache: Path, precision: str = "float32") -> Any:
-    from ie.training import load_config
+    from ie.training.trainer import load_config
 
     overrides = {
         "output_dir": out,
@@ -106,9 +106,9 @@ def rows_and_encoder(cfg: Any, cache: Path) -> tuple[Path, list[dict[str, Any]],
     """The encoder dir ours builds (same spec, same cache) and the windows it trains on."""
     from transformers import AutoTokenizer
 
-    from ie.features import Featurizer
-    from ie.schema import SCHEMA
-    from ie.training import _resolve_encoder, load_split
+    from ie.core.schema import SCHEMA
+    from ie.model.features import Featurizer
+    from ie.training.trainer import _resolve_encoder, load_split
 
     docs, _, _ = load_split(cfg)
     encoder = Path(_resolve_encoder(cfg, docs, cache))
@@ -121,7 +121,7 @@ def rows_and_encoder(cfg: Any, cache: Path) -> tuple[Path, list[dict[str, Any]],
 
 
 def run_ours(cfg: Any) -> dict[str, float]:
-    from ie.training import train
+    from ie.training.trainer import train
 
     out = train(cfg)
     results = json.loads((out / "train_results.json").read_text())
@@ -142,7 +142,7 @@ def run_baseline(
         TrainingArguments,
     )
 
-    from ie.schema import SCHEMA
+    from ie.core.schema import SCHEMA
 
     tags = list(SCHEMA.bio_labels)
     torch.manual_seed(cfg.seed)

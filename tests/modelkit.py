@@ -1,7 +1,7 @@
 """Real CPU-sized encoders for the feature/model/training tests, built once per test process.
 
 Each is a WordPiece tokenizer trained on the normalized seed articles plus a random-init BERT,
-saved by :func:`ie.encoder.build_encoder` in the layout a hub checkpoint has.
+saved by :func:`ie.model.encoder.build_encoder` in the layout a hub checkpoint has.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ie.document import Document
-from ie.encoder import EncoderSpec, build_encoder
-from ie.labelstudio import load_documents
+from ie.annotation.labelstudio import load_documents
+from ie.core.document import Document
+from ie.model.encoder import EncoderSpec, build_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "data" / "annotations" / "seeds.json"

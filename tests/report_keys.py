@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ie.schema import SCHEMA
+from ie.core.schema import SCHEMA
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "evaluation.md"
 _ROW = re.compile(r"^\| `([^`]+)` \|", re.MULTILINE)

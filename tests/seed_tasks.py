@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ie.document import Document, Relation, Span
-from ie.labelstudio import is_word_char, load_documents
+from ie.annotation.labelstudio import is_word_char, load_documents
+from ie.core.document import Document, Relation, Span
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

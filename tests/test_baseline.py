@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ie.baseline import DictionaryBaseline
-from ie.document import Document, sentence_bounds
-from ie.labelstudio import load_documents, splits_word
-from ie.metrics import score
-from ie.schema import SCHEMA
+from ie.annotation.labelstudio import load_documents, splits_word
+from ie.core.document import Document, sentence_bounds
+from ie.core.schema import SCHEMA
+from ie.evaluation.baseline import DictionaryBaseline
+from ie.evaluation.metrics import score
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "annotations" / "seeds.json"
 

@@ -19,8 +19,8 @@ from datasets import load_from_disk
 from modelkit import CPU_TINY, ROOT, SMALL
 from torch.utils.data import DataLoader
 
-from ie.prediction import Predictor
-from ie.training import (
+from ie.model.prediction import Predictor
+from ie.training.trainer import (
     LengthGroupedBatchSampler,
     exact_match_scores,
     load_config,
@@ -42,8 +42,9 @@ def _free_port() -> int:
 
 
 def _rank_loader(lengths: list[int], batch_size: int, n: int, rank: int):
-    """Rank ``rank``'s training loader of an ``n``-process run, built as ``ie.training.train`` builds it
-    (accelerate's loader preparation included); the rows are the window indices themselves."""
+    """Rank ``rank``'s training loader of an ``n``-process run, built as
+    ``ie.training.trainer.train`` builds it (accelerate's loader preparation included); the rows
+    are the window indices themselves."""
     sampler = LengthGroupedBatchSampler(lengths, batch_size, seed=42, num_replicas=n, rank=rank)
     loader = DataLoader(list(range(len(lengths))), batch_sampler=sampler, collate_fn=list)
     fake = SimpleNamespace(

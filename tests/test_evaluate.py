@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from report_keys import check_documented_keys
 
-from ie.labelstudio import read_json
-from ie.report import REPORT_FILES
+from ie.annotation.labelstudio import read_json
+from ie.evaluation.report import REPORT_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "data" / "annotations" / "seeds.json"
@@ -126,8 +126,8 @@ def test_leave_one_article_out_on_two_articles(tmp_path: Path):
     # article and cuts it into more pieces than it has words, yet each gold entity counts once
     from transformers import AutoTokenizer
 
-    from ie.labelstudio import load_documents
-    from ie.metrics import tag_sequences, words
+    from ie.annotation.labelstudio import load_documents
+    from ie.evaluation.metrics import tag_sequences, words
 
     held = load_documents(export)[0]
     tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "folds" / "fold-1"))

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pyarabic.number import text2number
 
-from ie.canonical import AliasTable
-from ie.document import Document, Relation, Span
-from ie.event_metrics import STRIKE_ROLES, event_scores
-from ie.events import AIR_STRIKE, SHELLING, UNSPECIFIED, assemble, sub_event_type
-from ie.labelstudio import load_documents
-from ie.quantities import Quantity, parse_quantity, parse_quantity_at
-from ie.schema import SCHEMA
-from ie.timexpr import resolve_date
+from ie.annotation.labelstudio import load_documents
+from ie.core.document import Document, Relation, Span
+from ie.core.schema import SCHEMA
+from ie.evaluation.event_metrics import STRIKE_ROLES, event_scores
+from ie.events.assembly import AIR_STRIKE, SHELLING, UNSPECIFIED, assemble, sub_event_type
+from ie.events.canonical import AliasTable
+from ie.events.quantities import Quantity, parse_quantity, parse_quantity_at
+from ie.events.timexpr import resolve_date
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))}

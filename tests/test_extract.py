@@ -21,13 +21,13 @@ import jsonschema
 import pytest
 
 import ie.cli.extract
-from ie.articles import Article, check_inputs, count_articles, iter_articles
+from ie.annotation.client import build_import
+from ie.annotation.labelstudio import load_documents
 from ie.cli.extract import main as extract_main
-from ie.extraction import Extractor
-from ie.fileio import output_lock
-from ie.labelstudio import load_documents
-from ie.records import SCHEMA_PATH, record_json_schema_text
-from ie.studio_client import build_import
+from ie.core.fileio import output_lock
+from ie.events.articles import Article, check_inputs, count_articles, iter_articles
+from ie.events.extraction import Extractor
+from ie.events.records import SCHEMA_PATH, record_json_schema_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -210,7 +210,7 @@ def test_faster_precisions_stay_close_to_float32_and_slice_the_text(
 
 
 def test_unknown_precision_is_refused(tiny_model):
-    from ie.prediction import Predictor
+    from ie.model.prediction import Predictor
 
     with pytest.raises(ValueError, match="precision must be one of"):
         Predictor.from_pretrained(tiny_model, device="cpu", precision="fp8")
@@ -659,7 +659,7 @@ def test_help_and_argument_errors_answer_without_importing_torch(tiny_model, tmp
 
 
 def test_cli_precisions_are_the_predictor_s():
-    from ie.prediction import PRECISIONS
+    from ie.model.prediction import PRECISIONS
 
     assert ie.cli.extract.PRECISIONS == PRECISIONS
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from modelkit import CPU_TINY, gold_documents, tokenizer
 
-from ie.document import Document, Span
-from ie.features import IGNORE_INDEX, Featurizer, collate
-from ie.schema import SCHEMA
-from ie.training import load_config
+from ie.core.document import Document, Span
+from ie.core.schema import SCHEMA
+from ie.model.features import IGNORE_INDEX, Featurizer, collate
+from ie.training.trainer import load_config
 
 # 6000: the cpu-tiny vocabulary size (every seed word is one token); 300: words split into many pieces.
 VOCABS = (6000, 300)

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from ie.fileio import OutputLocked, atomic_write_text, output_lock
+from ie.core.fileio import OutputLocked, atomic_write_text, output_lock
 
-_OTHER = "import sys\nfrom ie.fileio import output_lock\nwith output_lock(sys.argv[1]): print('got it')"
+_OTHER = "import sys\nfrom ie.core.fileio import output_lock\nwith output_lock(sys.argv[1]): print('got it')"
 
 
 def test_a_second_process_is_refused_while_the_lock_is_held_and_admitted_after(tmp_path):

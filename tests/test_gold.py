@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ie.annotation.labelstudio import load_documents, splits_word
 from ie.cli.studio import main as studio_main
-from ie.labelstudio import load_documents, splits_word
-from ie.schema import SCHEMA
+from ie.core.schema import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "data" / "annotations" / "seeds.json"

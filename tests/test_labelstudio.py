@@ -11,8 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from seed_tasks import ROOT, find_word, seed_documents, seed_text, with_scores
 
-from ie.document import Document, Relation, Span
-from ie.labelstudio import (
+from ie.annotation.labelstudio import (
     Problem,
     ValidationError,
     documents_to_tasks,
@@ -20,8 +19,9 @@ from ie.labelstudio import (
     load_documents,
     validate_tasks,
 )
-from ie.markup import MarkupError, parse_markup, render_markup
-from ie.schema import SCHEMA
+from ie.annotation.markup import MarkupError, parse_markup, render_markup
+from ie.core.document import Document, Relation, Span
+from ie.core.schema import SCHEMA
 
 # ---------------------------------------------------------------------------------------------
 # the labeling config

@@ -1,4 +1,4 @@
-"""ie.metrics on real seed text: hand-checked figures, word-level seqeval, gold against itself."""
+"""ie.evaluation.metrics on real seed text: hand-checked figures, word-level seqeval, gold against itself."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ie.document import Document, Relation, Span, sentence_bounds
-from ie.labelstudio import load_documents
-from ie.metrics import MISSED, score, words
-from ie.schema import SCHEMA
+from ie.annotation.labelstudio import load_documents
+from ie.core.document import Document, Relation, Span, sentence_bounds
+from ie.core.schema import SCHEMA
+from ie.evaluation.metrics import MISSED, score, words
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "data" / "annotations" / "seeds.json"

@@ -15,12 +15,12 @@ from modelkit import CPU_TINY, encoder_dir, gold_documents, tokenizer
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, pipeline
 
-from ie.features import Featurizer, collate
-from ie.modeling import FastDropout, JointModel, JointModelConfig, JointModelOutput, model_card
-from ie.normalize import normalize
-from ie.prediction import Predictor
-from ie.schema import SCHEMA
-from ie.training import build_model, load_config
+from ie.core.schema import SCHEMA
+from ie.model.features import Featurizer, collate
+from ie.model.modeling import FastDropout, JointModel, JointModelConfig, JointModelOutput, model_card
+from ie.model.prediction import Predictor
+from ie.text.normalize import normalize
+from ie.training.trainer import build_model, load_config
 
 
 def _batch(model: JointModel) -> dict[str, torch.Tensor]:
@@ -54,7 +54,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert torch.equal(a.logits, b.logits)
     assert torch.equal(a.relation_logits, b.relation_logits)
     assert torch.equal(a.loss, b.loss)
-    # No remote code: the Auto classes know the model once ie.modeling is imported.
+    # No remote code: the Auto classes know the model once ie.model.modeling is imported.
     assert isinstance(AutoConfig.from_pretrained(tmp_path), JointModelConfig)
     assert isinstance(AutoModel.from_pretrained(tmp_path, trust_remote_code=False), JointModel)
 
@@ -304,7 +304,7 @@ def test_encoder_load_report_is_debug_output_and_real_mismatches_still_warn(tmp_
     assert len(reports) == 1 and reports[0].levelno == logging.DEBUG and "pooler" in reports[0].getMessage()
 
     broken = _encoder_copy(tmp_path, drop="encoder.layer.0.output.dense.weight")
-    with caplog.at_level(logging.WARNING, logger="ie.modeling"):
+    with caplog.at_level(logging.WARNING, logger="ie.model.modeling"):
         JointModel.from_encoder(broken, schema=SCHEMA)
     assert any("missing: encoder.layer.0.output.dense.weight" in r.getMessage() for r in caplog.records)
 

@@ -2,7 +2,7 @@
 
 The expected strings of ``ARABERT_CASES`` were produced by ``arabert==1.0.1``'s
 ``ArabertPreprocessor(model_name="bert-base-arabertv02").preprocess`` (arabert is not a dependency, so
-they are written out here); the other cases are the documented deviations of :mod:`ie.normalize`.
+they are written out here); the other cases are the documented deviations of :mod:`ie.text.normalize`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ie.normalize import EMAIL_TOKEN, MENTION_TOKEN, URL_TOKEN, normalize
+from ie.text.normalize import EMAIL_TOKEN, MENTION_TOKEN, URL_TOKEN, normalize
 
 SEEDS = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SEEDS}

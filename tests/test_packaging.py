@@ -68,12 +68,12 @@ def test_wheel_contains_the_package_data(installed):
 def test_installed_copy_loads_its_aliases_and_record_schema(installed, tmp_path):
     _, python = installed
     probe = (
-        "import json, sys, ie, ie.canonical, ie.records\n"
-        "table = ie.canonical.AliasTable.load()\n"
-        "schema = json.loads(ie.records.SCHEMA_PATH.read_text(encoding='utf-8'))\n"
+        "import json, sys, ie, ie.events.canonical, ie.events.records\n"
+        "table = ie.events.canonical.AliasTable.load()\n"
+        "schema = json.loads(ie.events.records.SCHEMA_PATH.read_text(encoding='utf-8'))\n"
         "print(json.dumps({'ie': ie.__file__, 'prefix': sys.prefix, 'version': table.version,\n"
         "    'actors': len(table.actors), 'title': schema.get('title'),\n"
-        "    'current': schema == json.loads(ie.records.record_json_schema_text())}))\n"
+        "    'current': schema == json.loads(ie.events.records.record_json_schema_text())}))\n"
     )
     got = json.loads(_run(python, "-c", probe, cwd=tmp_path))  # cwd outside the source tree
     # the wheel's copy, not src/ of this checkout
@@ -81,7 +81,7 @@ def test_installed_copy_loads_its_aliases_and_record_schema(installed, tmp_path)
     assert not Path(got["ie"]).is_relative_to(ROOT), got
     expected = json.loads((ROOT / "src" / PACKAGE_DATA[1]).read_text(encoding="utf-8"))
     assert got["title"] == expected.get("title") and got["current"]
-    from ie.canonical import AliasTable
+    from ie.events.canonical import AliasTable
 
     source = AliasTable.load()
     assert (got["version"], got["actors"]) == (source.version, len(source.actors)) and got["actors"] > 0

@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ie import prediction
-from ie.prediction import Predictor, _best_windows, _window_pairs
+from ie.model import prediction
+from ie.model.prediction import Predictor, _best_windows, _window_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from report_keys import check_documented_keys
 
-import ie.report
-from ie.baseline import DictionaryBaseline
-from ie.document import Document
-from ie.evaluation import Evaluation, evaluate_predictions, load_gold
-from ie.report import REPORT_FILES, render_html, write_reports
-from ie.schema import SCHEMA
+import ie.evaluation.report
+from ie.core.document import Document
+from ie.core.schema import SCHEMA
+from ie.evaluation.baseline import DictionaryBaseline
+from ie.evaluation.report import REPORT_FILES, render_html, write_reports
+from ie.evaluation.run import Evaluation, evaluate_predictions, load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "data" / "annotations" / "seeds.json"
@@ -61,7 +61,7 @@ def test_a_failed_render_leaves_the_previous_reports_untouched(tmp_path: Path, e
     def broken(*_args, **_kw):
         raise RuntimeError("renderer crashed")
 
-    monkeypatch.setattr(ie.report, "render_html", broken)
+    monkeypatch.setattr(ie.evaluation.report, "render_html", broken)
     with pytest.raises(RuntimeError, match="renderer crashed"):
         write_reports(out, evaluation)
     assert {name: (out / name).read_bytes() for name in REPORT_FILES} == before

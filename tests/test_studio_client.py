@@ -10,8 +10,8 @@ import sys
 import pytest
 from seed_tasks import seed_documents, seed_paths, with_scores
 
-from ie.labelstudio import ValidationError, documents_to_tasks
-from ie.studio_client import KEY_ENV, URL_ENV, StudioClient, StudioError, build_import, push
+from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient, StudioError, build_import, push
+from ie.annotation.labelstudio import ValidationError, documents_to_tasks
 
 
 def _write(path, tasks):

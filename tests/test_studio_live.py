@@ -16,10 +16,10 @@ import sys
 import pytest
 from seed_tasks import GOLD, gold_or_seed_documents, seed_paths, with_scores
 
-from ie.document import Document
-from ie.labelstudio import documents_to_tasks, label_config, load_documents, read_json
-from ie.schema import SCHEMA
-from ie.studio_client import KEY_ENV, URL_ENV, StudioClient
+from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient
+from ie.annotation.labelstudio import documents_to_tasks, label_config, load_documents, read_json
+from ie.core.document import Document
+from ie.core.schema import SCHEMA
 
 MODEL_VERSION = "ie-live-test-0.1"
 

@@ -18,12 +18,18 @@ import torch
 from modelkit import ARABERT, CPU_TINY, ROOT, SEEDS, SMALL, encoder_dir, gold_documents, tokenizer
 from safetensors.torch import load_file
 
-from ie.features import Featurizer
-from ie.fileio import atomic_write_json
-from ie.labelstudio import documents_to_tasks
-from ie.prediction import Predictor
-from ie.schema import SCHEMA
-from ie.training import LengthGroupedBatchSampler, build_dataset, exact_match_scores, load_config, train
+from ie.annotation.labelstudio import documents_to_tasks
+from ie.core.fileio import atomic_write_json
+from ie.core.schema import SCHEMA
+from ie.model.features import Featurizer
+from ie.model.prediction import Predictor
+from ie.training.trainer import (
+    LengthGroupedBatchSampler,
+    build_dataset,
+    exact_match_scores,
+    load_config,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +120,8 @@ def test_tiny_training_run_then_batch_prediction(tmp_path):
     assert history[-1]["span_f1"] > 0.3 > history[0]["span_f1"]  # it learns
     card = (out / "README.md").read_text()
     assert (
-        f"| span_f1 | {best['span_f1']:.4f} |" in card and "documents passed to ie.training.train()" in card
+        f"| span_f1 | {best['span_f1']:.4f} |" in card
+        and "documents passed to ie.training.trainer.train()" in card
     )
 
     predictor = Predictor.from_pretrained(out, device="cpu")

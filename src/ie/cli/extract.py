@@ -11,7 +11,7 @@ Output and crash safety:
   crash mid-write), then skips every id already in the output, error records included; without
   ``--resume`` (or ``--overwrite``) an existing output is an error, so nothing is ever lost.
   ``--overwrite`` removes the earlier output only once the model has loaded; it can be repeated.
-* One run at a time per output: the run holds :func:`ie.fileio.output_lock` on OUTPUT (the main
+* One run at a time per output: the run holds :func:`ie.core.fileio.output_lock` on OUTPUT (the main
   process, for the whole launch) from before the model loads until the end. A second ``ie-extract``
   on the same output, ``--resume`` or ``--overwrite`` alike, is refused with exit status 2 and
   changes nothing; the first run goes on unaffected.
@@ -56,11 +56,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ie.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
-from ie.fileio import OutputLocked, atomic_open, atomic_write_text, output_lock
+from ie.core.fileio import OutputLocked, atomic_open, atomic_write_text, output_lock
+from ie.events.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
 
 FORMATS = ("jsonl", "label-studio")
-# ie.prediction.PRECISIONS, repeated here: importing ie.prediction imports torch (seconds), and
+# ie.model.prediction.PRECISIONS, repeated here: importing ie.model.prediction imports torch (seconds), and
 # --help must not wait for it (a test keeps the two equal)
 PRECISIONS = ("float32", "bfloat16", "int8")
 
@@ -294,8 +294,8 @@ def clear_output(output: Path, fmt: str) -> None:
 
 
 def _task_line(record: Any, article: Article, model_version: str) -> str:
-    from ie.document import Document, Relation, Span
-    from ie.labelstudio import documents_to_tasks
+    from ie.annotation.labelstudio import documents_to_tasks
+    from ie.core.document import Document, Relation, Span
 
     spans = [Span(e.id, e.start, e.end, e.label, e.text, e.score) for e in record.entities]
     relations = [Relation(r.head.id, r.tail.id, r.label, r.score) for r in record.relations]
@@ -398,7 +398,7 @@ def _write_failed(path: Path, e: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.write_schema is not None:
-        from ie.records import record_json_schema_text
+        from ie.events.records import record_json_schema_text
 
         atomic_write_text(args.write_schema, record_json_schema_text())
         print(f"wrote {args.write_schema}")
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # arguments, inputs, output folder and aliases first: an error answers before torch is imported
     show = _launch_rank() == 0
-    from ie.canonical import DEFAULT_ALIASES, AliasTable
+    from ie.events.canonical import DEFAULT_ALIASES, AliasTable
 
     try:
         inputs = _check_args(args)
@@ -462,7 +462,7 @@ def _transformers_bars(enabled: bool) -> Iterator[None]:
 
 def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any, done: set[str]) -> int:
     """Load the model, extract this process's share, merge (main process); the exit status."""
-    from ie.extraction import Extractor
+    from ie.events.extraction import Extractor
 
     show = state.is_main_process
     try:

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ie.document import Document
-from ie.fileio import atomic_write_json
-from ie.labelstudio import (
+from ie.annotation.labelstudio import (
     ValidationError,
     documents_to_tasks,
     label_config,
@@ -16,8 +14,10 @@ from ie.labelstudio import (
     read_json,
     validate_tasks,
 )
-from ie.markup import MarkupError, parse_markup
-from ie.stats import count_table
+from ie.annotation.markup import MarkupError, parse_markup
+from ie.annotation.stats import count_table
+from ie.core.document import Document
+from ie.core.fileio import atomic_write_json
 
 
 def _fail(message: str) -> int:
@@ -116,7 +116,7 @@ def cmd_build_gold(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     """Validate everything first; a project is created only when every input is clean."""
-    from ie import studio_client as sc
+    from ie.annotation import client as sc
 
     if not args.inputs and args.predictions is None:
         return _fail("nothing to push: give task files / articles and/or --predictions FILE")
@@ -138,7 +138,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from ie import studio_client as sc
+    from ie.annotation import client as sc
 
     try:
         tasks, problems = sc.pull(sc.StudioClient.connect(args.url, args.api_key), args.project, args.out)

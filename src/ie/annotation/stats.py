@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ie.document import Document
-from ie.schema import SCHEMA, Schema
+from ie.core.document import Document
+from ie.core.schema import SCHEMA, Schema
 
 
 def count_table(docs: list[Document], schema: Schema = SCHEMA) -> str:

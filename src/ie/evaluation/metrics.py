@@ -5,7 +5,7 @@ from the character spans: the words are the whitespace/punctuation tokens of the
 figures do not depend on any tokenizer and seqeval never sees a sub-token. Exact-span matching
 ``(start, end, label)`` is reported beside it (the two differ only when spans are not word-aligned).
 Relations count as correct only when both argument spans are exact (offsets and types) and the
-relation label is right. Every label list comes from :data:`ie.schema.SCHEMA`.
+relation label is right. Every label list comes from :data:`ie.core.schema.SCHEMA`.
 
 Every block of figures has the same shape::
 
@@ -26,9 +26,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ie.document import Document, Span
-from ie.labelstudio import is_word_char
-from ie.schema import SCHEMA, Schema
+from ie.annotation.labelstudio import is_word_char
+from ie.core.document import Document, Span
+from ie.core.schema import SCHEMA, Schema
 
 MISSED = "(missed)"
 SPURIOUS = "(spurious)"

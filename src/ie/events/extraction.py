@@ -9,7 +9,7 @@
 ``8 * batch_size``), sorts the chunk by length so the predictor's batches carry little padding,
 and yields records in input order. Chunks are cut by input position only, so the same inputs always
 give the same records. An article that fails (no text, or an exception while predicting or
-assembling it) becomes an :class:`~ie.records.ExtractionError`; the others go on.
+assembling it) becomes an :class:`~ie.events.records.ExtractionError`; the others go on.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ie.articles import Article, parse_date
-from ie.canonical import DEFAULT_ALIASES, AliasTable
-from ie.document import Document
-from ie.events import assemble
-from ie.prediction import Predictor
-from ie.records import ExtractionError, ExtractionRecord, entities_and_relations
+from ie.core.document import Document
+from ie.events.articles import Article, parse_date
+from ie.events.assembly import assemble
+from ie.events.canonical import DEFAULT_ALIASES, AliasTable
+from ie.events.records import ExtractionError, ExtractionRecord, entities_and_relations
+from ie.model.prediction import Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 class Extractor:
-    """A :class:`~ie.prediction.Predictor` plus event assembly and canonical names."""
+    """A :class:`~ie.model.prediction.Predictor` plus event assembly and canonical names."""
 
     def __init__(self, predictor: Predictor, aliases: AliasTable | None = None, model: str = "unknown"):
         self.predictor = predictor
@@ -129,7 +129,7 @@ class Extractor:
     ) -> Iterator[ExtractionRecord | ExtractionError]:
         """Records in input order; a generator holding at most one chunk of articles at a time.
 
-        Items are :class:`~ie.articles.Article`, mappings with ``id``, ``text`` and optional
+        Items are :class:`~ie.events.articles.Article`, mappings with ``id``, ``text`` and optional
         ``date``, or plain texts (id: their position).
         """
         if batch_size < 1:

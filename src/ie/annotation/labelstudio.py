@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from ie.document import Document, Relation, Span
-from ie.schema import SCHEMA, Schema
+from ie.core.document import Document, Relation, Span
+from ie.core.schema import SCHEMA, Schema
 
 TEXT_NAME = "text"
 _WS = re.compile(r"\s+")

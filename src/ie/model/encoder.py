@@ -14,7 +14,7 @@ pieces themselves: same texts and spec, same ``tokenizer.json`` and ``model.safe
 byte. A build is also cached by content: :func:`build_encoder` returns the existing folder when
 texts and spec match.
 
-    python -m ie.encoder --texts seeds/*.txt --output_dir build/tiny-bert
+    python -m ie.model.encoder --texts seeds/*.txt --output_dir build/tiny-bert
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ie.fileio import atomic_write_json
-from ie.normalize import normalize
+from ie.core.fileio import atomic_write_json
+from ie.text.normalize import normalize
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 BUILD_INFO = "ie_encoder_build.json"

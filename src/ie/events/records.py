@@ -2,7 +2,7 @@
 
 The JSON Schema of a line is committed as package data, ``ie/resources/extraction_record.schema.json``,
 so consumers can validate output without this package; regenerate it after changing a model here or
-in :mod:`ie.events` with::
+in :mod:`ie.events.assembly` with::
 
     ie-extract --write-schema src/ie/resources/extraction_record.schema.json
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ie.document import Document
-from ie.events import ArticleEvents, Mention
+from ie.core.document import Document
+from ie.events.assembly import ArticleEvents, Mention
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
     from importlib.resources.abc import Traversable
@@ -37,7 +37,7 @@ class Entity(Mention):
 class RelationRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(description="relation label of the label schema (ie.schema.SCHEMA)")
+    label: str = Field(description="relation label of the label schema (ie.core.schema.SCHEMA)")
     score: float | None = Field(None, description="model probability; null for gold annotations")
     head: Entity = Field(description="the trigger")
     tail: Entity = Field(description="the argument")

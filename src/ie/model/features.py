@@ -1,6 +1,6 @@
 """Document → model inputs, and model outputs → spans in original offsets.
 
-The text is normalized the way AraBERT v02 was pre-trained (:mod:`ie.normalize`), tokenized with a
+The text is normalized the way AraBERT v02 was pre-trained (:mod:`ie.text.normalize`), tokenized with a
 fast tokenizer, and every token is mapped back to ORIGINAL character offsets, so whatever the model
 predicts can be sliced out of the article as the annotator saw it.
 
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ie.document import Document, Span
-from ie.normalize import normalize
-from ie.schema import SCHEMA, Schema
+from ie.core.document import Document, Span
+from ie.core.schema import SCHEMA, Schema
+from ie.text.normalize import normalize
 
 IGNORE_INDEX = -100
 NO_RELATION = "none"

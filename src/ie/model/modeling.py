@@ -3,7 +3,7 @@
 :class:`JointModel` wraps any BERT-family encoder loaded with ``AutoModel`` and follows the
 transformers contract: ``save_pretrained``/``from_pretrained`` with safetensors, a config.json
 carrying the BIO label maps, the relation labels and the whole schema (so a saved model keeps
-working if :data:`ie.schema.SCHEMA` later changes), and no remote code: the config and model are
+working if :data:`ie.core.schema.SCHEMA` later changes), and no remote code: the config and model are
 registered with ``AutoConfig``, ``AutoModel`` and ``AutoModelForTokenClassification`` when this module
 is imported (``import ie`` imports it), the way transformers registers its own models. ``forward``
 takes the usual keyword arguments (``output_hidden_states``, ``output_attentions``, ``return_dict``,
@@ -40,8 +40,8 @@ from transformers import (
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
-from ie.features import IGNORE_INDEX, NO_RELATION
-from ie.schema import SCHEMA, Schema
+from ie.core.schema import SCHEMA, Schema
+from ie.model.features import IGNORE_INDEX, NO_RELATION
 
 MODEL_TYPE = "ie-joint"
 
@@ -152,7 +152,7 @@ class FastDropout(nn.Dropout):
 def use_fast_dropout(model: nn.Module) -> nn.Module:
     """Every plain ``nn.Dropout`` of ``model`` (the encoder's included) becomes a :class:`FastDropout`.
 
-    A training-speed measure, applied by the trainer (:func:`ie.training.build_model`): a model loaded
+    A training-speed measure, applied by the trainer (:func:`ie.training.trainer.build_model`): a model loaded
     with ``from_pretrained`` keeps plain torch dropout. Returns ``model``."""
     for parent in list(model.modules()):
         for name, child in parent.named_children():
@@ -468,15 +468,15 @@ def model_card(
         "Extracts entities and event triggers (IOB2 tagging over the first sub-token of each word) and the "
         "relations between a trigger and its arguments, from one encoder pass. Offsets refer to the original "
         "article text: the text is normalized AraBERT-v02 style for the encoder and mapped back.",
-        "## Usage\n\n```python\nfrom ie.prediction import Predictor\n\n"
+        "## Usage\n\n```python\nfrom ie.model.prediction import Predictor\n\n"
         'predictor = Predictor.from_pretrained("path/to/this/folder")\n'
         "docs = predictor.predict([article_text])\n"
         "for span in docs[0].spans:\n    print(span.label, span.text, span.score)\n```\n\n"
-        "With transformers alone (no `trust_remote_code`): importing `ie.modeling` registers the model "
+        "With transformers alone (no `trust_remote_code`): importing `ie.model.modeling` registers the model "
         "with `AutoConfig`, `AutoModel` and `AutoModelForTokenClassification`. The token-classification "
         "pipeline tags entities and triggers (not relations) in text normalized the way the encoder "
-        "saw it:\n\n```python\nimport ie.modeling  # registration only\n"
-        "from ie.normalize import normalize\nfrom transformers import pipeline\n\n"
+        "saw it:\n\n```python\nimport ie.model.modeling  # registration only\n"
+        "from ie.text.normalize import normalize\nfrom transformers import pipeline\n\n"
         'tagger = pipeline("token-classification", model="path/to/this/folder", '
         'aggregation_strategy="first")\n'
         "text = normalize(article_text).text  # offsets below refer to this text\n"

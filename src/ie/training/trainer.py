@@ -7,7 +7,7 @@ overridable on the command line. Checkpoints (model, optimizer, scheduler, RNG s
 a temp dir renamed into place, so ``--resume_from_checkpoint latest`` after a kill continues to the
 same result as an uninterrupted run. Resuming unpickles nothing that could run code: the trainer
 state is read from JSON and everything accelerate loads goes through ``torch.load(weights_only=True)``.
-One run owns ``output_dir`` (:func:`ie.fileio.output_lock`); a used one is refused unless the run
+One run owns ``output_dir`` (:func:`ie.core.fileio.output_lock`); a used one is refused unless the run
 resumes it or ``overwrite_output_dir`` clears it.
 
 The best epoch (by ``metric_for_best_model`` on the eval split) becomes the
@@ -37,12 +37,12 @@ from typing import Any
 import torch
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
-from ie.document import Document
-from ie.encoder import EncoderSpec, build_encoder
-from ie.features import FEATURES_VERSION, Coverage, Featurizer, collate
-from ie.fileio import _UMASK, OutputLocked, atomic_write_json, atomic_write_text, output_lock
-from ie.modeling import JointModel, JointModelConfig, model_card, use_fast_dropout
-from ie.schema import SCHEMA
+from ie.core.document import Document
+from ie.core.fileio import _UMASK, OutputLocked, atomic_write_json, atomic_write_text, output_lock
+from ie.core.schema import SCHEMA
+from ie.model.encoder import EncoderSpec, build_encoder
+from ie.model.features import FEATURES_VERSION, Coverage, Featurizer, collate
+from ie.model.modeling import JointModel, JointModelConfig, model_card, use_fast_dropout
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def _expand(patterns: Sequence[str]) -> list[Path]:
 
 def load_split(cfg: TrainConfig) -> tuple[list[Document], list[Document], str]:
     """Train and eval documents as the config asks, and a one-line description of the split."""
-    from ie.labelstudio import load_documents
+    from ie.annotation.labelstudio import load_documents
 
     train_paths = _expand(cfg.train_data)
     docs = [d for p in train_paths for d in load_documents(p)]
@@ -506,7 +506,7 @@ def evaluate_model(
     must come back exactly once, so the figures are those of one process predicting them all."""
     from accelerate.utils import gather_object
 
-    from ie.prediction import Predictor
+    from ie.model.prediction import Predictor
 
     predictor = Predictor(model, tokenizer, accelerator.device)
     indices = list(range(len(docs)))
@@ -552,7 +552,7 @@ class TrainerState:
             return cls(**{k: values[k] for k in (f.name for f in fields(cls))})
         except FileNotFoundError:
             raise ValueError(
-                f"{checkpoint}: not a checkpoint written by ie.training (no trainer_state.json)"
+                f"{checkpoint}: not a checkpoint written by ie.training.trainer (no trainer_state.json)"
             ) from None
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path}: not a valid trainer state ({type(e).__name__}: {e})") from None
@@ -574,7 +574,7 @@ def resolve_checkpoint(cfg: TrainConfig) -> Path | None:
         return found[-1]
     path = Path(cfg.resume_from_checkpoint)
     if not (path / "trainer_state.json").is_file():
-        raise ValueError(f"{path}: not a checkpoint written by ie.training (no trainer_state.json)")
+        raise ValueError(f"{path}: not a checkpoint written by ie.training.trainer (no trainer_state.json)")
     return path
 
 
@@ -605,7 +605,7 @@ def load_checkpoint(accelerator: Any, checkpoint: Path) -> TrainerState:
         reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ValueError(
             f"{checkpoint}: refused to load a file holding more than tensors and plain values "
-            f"(tampered, or not written by ie.training): {reason}"
+            f"(tampered, or not written by ie.training.trainer): {reason}"
         ) from None
     finally:
         shutil.rmtree(view, ignore_errors=True)
@@ -894,7 +894,7 @@ def _train(
         train_docs, loaded_eval, split = load_split(cfg)
         eval_docs = eval_docs if eval_docs is not None else loaded_eval
     else:
-        split = "documents passed to ie.training.train()"
+        split = "documents passed to ie.training.trainer.train()"
         if eval_docs is None:
             eval_docs = train_docs
             split += "; evaluated on the training documents"
@@ -1129,7 +1129,7 @@ def _publish_final(
     config = JointModelConfig.from_pretrained(tmp)
     head_lr = cfg.head_learning_rate or cfg.learning_rate
     training = {
-        "encoder": "from scratch (ie.encoder)" if cfg.encoder_from_scratch else cfg.model_name_or_path,
+        "encoder": "from scratch (ie.model.encoder)" if cfg.encoder_from_scratch else cfg.model_name_or_path,
         "training data": ", ".join(cfg.train_data),
         "split": split,
         "articles (train / eval)": f"{n_train} / {n_eval}",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from ie.canonical import fold
+from ie.events.canonical import fold
 
 _WEEKDAYS = {  # Monday = 0, as date.weekday()
     "الاثنين": 0, "الإثنين": 0, "الثلاثاء": 1, "الأربعاء": 2, "الاربعاء": 2, "الخميس": 3,

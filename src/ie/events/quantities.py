@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pyarabic.number import text2number
 from pyarabic.number_const import NUMBER_WORDS
 
-from ie.canonical import fold
+from ie.events.canonical import fold
 
 _INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٬", "01234567890123456789,")
 _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")

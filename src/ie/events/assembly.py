@@ -16,7 +16,7 @@ Assembly rules (deterministic; the README documents them for analysts):
   the ATTACK it is linked to by ``cause``; failing that, to the strike of the nearest ATTACK
   trigger in the same sentence (preceding first); failing that, to none (``strike_id`` null).
   Its count is read from its ``count`` mention together with the words around it in the article
-  ("تجاوز الـ 20" with only "20" marked is "more than 20"; :func:`ie.quantities.parse_quantity_at`).
+  ("تجاوز الـ 20" with only "20" marked is "more than 20"; :func:`ie.events.quantities.parse_quantity_at`).
 * **One fact, one casualty.** A casualty that restates one already emitted is dropped (the first
   mention is kept, and takes the restatement's strike when it has none). Two casualties are the
   same fact when they have the same kind, the same count (not null), the same victims (canonical
@@ -36,10 +36,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ie.canonical import AliasTable, fold
-from ie.document import Document, Span, sentence_bounds
-from ie.quantities import parse_quantity_at
-from ie.timexpr import resolve_date
+from ie.core.document import Document, Span, sentence_bounds
+from ie.events.canonical import AliasTable, fold
+from ie.events.quantities import parse_quantity_at
+from ie.events.timexpr import resolve_date
 
 AIR_STRIKE = "Air/drone strike"
 SHELLING = "Shelling/artillery/missile attack"
@@ -65,7 +65,7 @@ class Mention(BaseModel):
     text: str = Field(description="the characters of the article at [start:end], as they are")
     start: int = Field(ge=0, description="offset of the first character (Python code points)")
     end: int = Field(gt=0, description="offset after the last character")
-    label: str = Field(description="span label of the label schema (ie.schema.SCHEMA)")
+    label: str = Field(description="span label of the label schema (ie.core.schema.SCHEMA)")
     canonical: str = Field(description="clitic-free name from the alias table (ie/resources/aliases.yaml)")
     score: float | None = Field(None, description="model probability; null for gold annotations")
 
@@ -99,7 +99,7 @@ class Casualty(BaseModel):
     kind: Literal["killed", "injured"]
     trigger: Mention
     count: int | None = Field(description="exact count (or the 'about' value); null when vague or absent")
-    count_min: int | None = Field(description="lower bound of a vague count (ie.quantities rules)")
+    count_min: int | None = Field(description="lower bound of a vague count (ie.events.quantities rules)")
     count_max: int | None = Field(description="upper bound of a vague count")
     approximate: bool = Field(description="true for vague or qualified counts (العشرات، أكثر من 20)")
     count_mention: Mention | None = None

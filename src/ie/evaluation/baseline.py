@@ -5,7 +5,7 @@ looked up in the text, longest strings first, whole words only, never overlappin
 placed. Relations (a trivial rule): each predicted span becomes the argument of the NEAREST trigger in
 the same sentence that the schema allows as its head, with the relation label seen most often between
 those two span types in training. The model's report puts its figures beside this one's, scored by
-the same :mod:`ie.metrics`.
+the same :mod:`ie.evaluation.metrics`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ie.document import Document, Relation, Span, sentence_bounds
-from ie.labelstudio import splits_word
-from ie.schema import SCHEMA, Schema
+from ie.annotation.labelstudio import splits_word
+from ie.core.document import Document, Relation, Span, sentence_bounds
+from ie.core.schema import SCHEMA, Schema
 
 METHOD = (
     "exact string match of the training mentions (most frequent label per string), longest first, "
@@ -72,7 +72,8 @@ class DictionaryBaseline:
         return [self._predict_one(doc_id, text) for doc_id, text in zip(ids, texts, strict=True)]
 
     def predict_documents(self, docs: Sequence[Document]) -> list[Document]:
-        """Predictions for the texts of ``docs`` (same ids and order), ready for :func:`ie.metrics.score`."""
+        """Predictions for the texts of ``docs`` (same ids and order), ready for
+        :func:`ie.evaluation.metrics.score`."""
         return self.predict([d.text for d in docs], [d.id for d in docs])
 
     # -- internals -------------------------------------------------------------------------------

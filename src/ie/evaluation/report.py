@@ -3,7 +3,7 @@
 All three are rendered in memory first, so a rendering error leaves the previous reports untouched.
 The HTML report is self-contained (inline CSS, no script, nothing fetched): each article right to
 left with the gold and the predicted spans and relations side by side, coloured by label in
-:data:`ie.schema.SCHEMA` order; every piece of article text is HTML-escaped.
+:data:`ie.core.schema.SCHEMA` order; every piece of article text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ie.document import Document, Span
-from ie.fileio import atomic_write_text
-from ie.metrics import MISSED, relation_keys
-from ie.schema import SCHEMA, Schema
+from ie.core.document import Document, Span
+from ie.core.fileio import atomic_write_text
+from ie.core.schema import SCHEMA, Schema
+from ie.evaluation.metrics import MISSED, relation_keys
 
 if TYPE_CHECKING:
-    from ie.evaluation import Evaluation
+    from ie.evaluation.run import Evaluation
 
 REPORT_FILES = ("report.json", "report.md", "report.html")
 _ROWS = (
@@ -236,7 +236,7 @@ def render_markdown(report: dict[str, Any], schema: Schema = SCHEMA) -> str:
     else:
         parts.append(
             "## Events\n\nStrike and casualty events assembled from gold and from predicted spans by the "
-            "same code (ie.event_metrics).\n\n" + md_table(event_rows(report))
+            "same code (ie.evaluation.event_metrics).\n\n" + md_table(event_rows(report))
         )
     timing = report.get("timing") or {}
     parts.append("## Timing\n\n" + "\n".join(f"- {k}: {v}" for k, v in timing.items()))

@@ -1,7 +1,7 @@
 """Evaluation runs: a saved model (and the dictionary baseline) against a Label Studio export, and
 leave-one-article-out cross-validation; ``evaluate.py`` only parses arguments and calls :func:`run`.
 
-Every figure comes from :mod:`ie.metrics`, so model, baseline, folds and events are scored alike.
+Every figure comes from :mod:`ie.evaluation.metrics`, so model, baseline, folds and events are scored alike.
 The report records where its numbers come from (model folder and weights hash, its training split,
 data files and hashes, library versions) and says plainly when the evaluated articles were also the
 training articles, for the model or for the dictionary: such figures show fit, not generalisation.
@@ -28,17 +28,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ie.baseline import METHOD, RELATION_RULE, DictionaryBaseline
-from ie.document import Document
-from ie.metrics import headline, mean_headline, score
-from ie.schema import SCHEMA
+from ie.core.document import Document
+from ie.core.schema import SCHEMA
+from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline
+from ie.evaluation.metrics import headline, mean_headline, score
 
 logger = logging.getLogger(__name__)
 
 REPORT_FORMAT = 1
 DEFAULT_CV_CONFIG = "configs/cpu-tiny.yaml"
 # Where the event-level scorer lives once it lands: ``event_scores(gold_docs, pred_docs) -> dict``.
-EVENT_SCORER = ("ie.event_metrics", "event_scores")
+EVENT_SCORER = ("ie.evaluation.event_metrics", "event_scores")
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _text_hash(text: str) -> str:
 
 def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], dict[str, Any]]:
     """Gold documents of one or more Label Studio exports, and the ``data`` provenance block."""
-    from ie.labelstudio import load_documents
+    from ie.annotation.labelstudio import load_documents
 
     if not paths:
         raise ValueError("no evaluation data given")
@@ -121,7 +121,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
-    """The training articles of a model saved by :func:`ie.training.train`, rebuilt from the config it
+    """The training articles of a model saved by :func:`ie.training.trainer.train`, rebuilt from the config it
     recorded in train_results.json, or ``None`` (with the reason) when that is not possible."""
     results = _read_json(model_dir / "train_results.json")
     if results is None or not isinstance(results.get("config"), dict):
@@ -132,8 +132,8 @@ def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
             None,
             "the model was trained on documents passed in code; its training articles are not recorded",
         )
-    from ie.labelstudio import ValidationError
-    from ie.training import TrainConfig, load_split
+    from ie.annotation.labelstudio import ValidationError
+    from ie.training.trainer import TrainConfig, load_split
 
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in results["config"].items() if k in known})
@@ -273,7 +273,7 @@ def evaluate_model(
     _check_model_dir(model_dir)
     gold, data_info = load_gold(data)
 
-    from ie.prediction import Predictor
+    from ie.model.prediction import Predictor
 
     t0 = time.monotonic()
     predictor = Predictor.from_pretrained(model_dir, device=device)
@@ -323,7 +323,7 @@ def evaluate_predictions(
     notes: list[str] = []
     if model_info is not None:
         if not model_info.get("schema_matches", True):
-            notes.append("the model was trained with a different label schema than ie.schema.SCHEMA")
+            notes.append("the model was trained with a different label schema than ie.core.schema.SCHEMA")
         if model_info.get("trained_on_eval"):
             notes.append(
                 f"{model_info['eval_articles_in_train']} of {len(gold)} evaluated articles were "
@@ -393,9 +393,9 @@ def cross_validate(
     figures for both. Fold models go to ``work_dir``/fold-N (kept; replaced by a rerun) or to a
     temporary folder (removed).
     """
-    from ie.labelstudio import ValidationError
-    from ie.prediction import Predictor
-    from ie.training import load_config, train
+    from ie.annotation.labelstudio import ValidationError
+    from ie.model.prediction import Predictor
+    from ie.training.trainer import load_config, train
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -460,7 +460,7 @@ def cross_validate(
         "config": str(config),
         "overrides": list(overrides),
         "train_config": {k: v for k, v in dataclasses.asdict(base_cfg).items() if k != "output_dir"},
-        "encoder": "from scratch (ie.encoder)"
+        "encoder": "from scratch (ie.model.encoder)"
         if base_cfg.encoder_from_scratch
         else base_cfg.model_name_or_path,
         "model_selection": "best epoch on the fold's training articles (the held-out article is never seen)",
@@ -525,7 +525,7 @@ def run(
     With a model and ``cv`` the top level describes the model and ``cv`` the folds; with ``cv``
     alone the top level pools the folds' held-out predictions.
     """
-    from ie.report import write_reports
+    from ie.evaluation.report import write_reports
 
     if model is None and not cv:
         raise ValueError("nothing to evaluate: give a model folder, --cv, or both")

@@ -1,6 +1,6 @@
 """Event-level scores: predicted strikes and casualties against gold events built by the same code.
 
-Both sides go through :func:`ie.events.assemble` (same alias table, same article date), so the
+Both sides go through :func:`ie.events.assembly.assemble` (same alias table, same article date), so the
 scores measure the model, not differences in assembly. Matching rules:
 
 * **Strikes** match when any trigger mention of one overlaps any trigger mention of the other (by
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from ie.canonical import AliasTable, fold
-from ie.document import Document
-from ie.events import ArticleEvents, Casualty, Mention, Strike, assemble
+from ie.core.document import Document
+from ie.events.assembly import ArticleEvents, Casualty, Mention, Strike, assemble
+from ie.events.canonical import AliasTable, fold
 
 STRIKE_ROLES = ("attackers", "targets", "locations", "instruments", "time")
 CASUALTY_ROLES = ("victims",)

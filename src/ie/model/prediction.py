@@ -1,4 +1,4 @@
-"""Batch inference: texts → :class:`~ie.document.Document` with predicted spans and relations.
+"""Batch inference: texts → :class:`~ie.core.document.Document` with predicted spans and relations.
 
 Windows of all texts in a chunk are sorted by length and batched, so padding is minimal; each
 window goes through the encoder once, its hidden states are kept for the relation head, which then
@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from ie.document import Document, Relation
-from ie.features import EncodedText, Featurizer
-from ie.modeling import JointModel
+from ie.core.document import Document, Relation
+from ie.model.features import EncodedText, Featurizer
+from ie.model.modeling import JointModel
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
 _CHUNK_BATCHES = 8

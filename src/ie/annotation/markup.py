@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from ie.document import Document, Relation, Span
+from ie.core.document import Document, Relation, Span
 
 SEPARATOR = "=== relations ==="
 _SPAN = re.compile(r"\[\[(?P<text>[^\[\]|]+)\|(?P<label>[A-Z]+)(?:\|(?P<id>[A-Za-z0-9_]+))?\]\]")

@@ -378,5 +378,5 @@ def normalize(text: str) -> Normalized:
     return Normalized("".join(out), original, out_s, out_e)
 
 
-if __name__ == "__main__":  # pragma: no cover - a quick look: python -m ie.normalize < article.txt
+if __name__ == "__main__":  # pragma: no cover - a quick look: python -m ie.text.normalize < article.txt
     print(normalize(sys.stdin.read()).text)

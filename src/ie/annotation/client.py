@@ -1,9 +1,9 @@
 """Push tasks to, and pull exports from, a live Label Studio server through label-studio-sdk.
 
 Label Studio stores whatever JSON it is given, so nothing reaches the server before every task has
-passed two checks: :func:`ie.labelstudio.validate_tasks` (offsets, labels, relation types: the schema)
-and the SDK's ``LabelInterface`` (control and object names, value shape, prediction scores: the
-labeling config). A file with any problem is rejected whole; no project is created.
+passed two checks: :func:`ie.annotation.labelstudio.validate_tasks` (offsets, labels, relation
+types: the schema) and the SDK's ``LabelInterface`` (control and object names, value shape,
+prediction scores: the labeling config). A file with any problem is rejected whole; no project is created.
 
 The API token comes from ``LABEL_STUDIO_API_KEY`` (or an explicit argument) and never appears in a
 message, a repr or a log line.
@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ie.fileio import atomic_write_json
-from ie.labelstudio import TEXT_NAME, Problem, ValidationError, label_config, read_json, validate_tasks
-from ie.schema import SCHEMA, Schema
+from ie.annotation.labelstudio import (
+    TEXT_NAME,
+    Problem,
+    ValidationError,
+    label_config,
+    read_json,
+    validate_tasks,
+)
+from ie.core.fileio import atomic_write_json
+from ie.core.schema import SCHEMA, Schema
 
 URL_ENV = "LABEL_STUDIO_URL"
 KEY_ENV = "LABEL_STUDIO_API_KEY"

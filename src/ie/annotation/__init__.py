@@ -1,0 +1,1 @@
+"""Label Studio: the labeling config and export format, the server client, markup, statistics."""

@@ -1,0 +1,1 @@
+"""The foundation every stage shares: the label schema, the Document, safe file writes."""

@@ -1,0 +1,1 @@
+"""Scores and reports: span/relation/event metrics, baselines, cross-validation, report files."""

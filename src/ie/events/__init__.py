@@ -1,0 +1,1 @@
+"""Predicted documents to strike and casualty events: counts, names, dates, assembly, extraction."""

@@ -1,0 +1,1 @@
+"""Documents to model inputs and back: features, the encoder, the joint model, batch prediction."""

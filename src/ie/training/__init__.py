@@ -1,0 +1,1 @@
+"""Fine-tuning the joint model with accelerate."""
