@@ -223,7 +223,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     reuse = os.environ.get("IE_TEST_MODEL")
     if reuse:
-        path = Path(reuse)
+        path = Path(reuse).resolve()  # tests may chdir
         if not (path / "config.json").is_file():
             pytest.fail(f"IE_TEST_MODEL={reuse}: not a trained model directory")
         return path
