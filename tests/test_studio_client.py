@@ -141,7 +141,7 @@ def test_push_cli_refuses_a_bad_file_before_connecting(tmp_path):
     env = {**_env(), URL_ENV: f"http://127.0.0.1:{_closed_port()}", KEY_ENV: "s3cret-token-value"}
     done = subprocess.run([sys.executable, "-m", "ie.cli.studio", "push", "--predictions", str(bad)],
                           capture_output=True, text=True, env=env, check=False)  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "task 104 result" in done.stderr and "unknown label 'CITY'" in done.stderr
     assert "nothing was sent to Label Studio" in done.stderr and "cannot reach" not in done.stderr
 
