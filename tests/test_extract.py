@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from modelkit import ROOT, console_command, free_port
 
 import ie.cli.extract
 import ie.events.outputs
@@ -30,14 +30,8 @@ from ie.events.articles import Article, check_inputs, count_articles, iter_artic
 from ie.events.extraction import Extractor
 from ie.events.records import SCHEMA_PATH, record_json_schema_text
 
-ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
-
-
-def _command(name: str, module: str) -> list[str]:
-    exe = Path(sys.executable).with_name(name)
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", module]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -78,7 +72,7 @@ def seed_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """``ie-extract --input seeds/`` through the installed console script."""
     out = tmp_path_factory.mktemp("extract") / "seeds.jsonl"
     done = subprocess.run(
-        [*_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input", str(SEEDS),
+        [*console_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input", str(SEEDS),
          "--output", str(out), "--date", "2023-11-14"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
@@ -357,18 +351,12 @@ def test_label_studio_format_is_importable_predictions(seed_run, tiny_model, tmp
     assert json.loads(out.read_text(encoding="utf-8")) == tasks
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_write_each_article_once(seed_run, tiny_model, tmp_path):
     out = tmp_path / "mp.jsonl"
     done = subprocess.run(
-        [*_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
+        [*console_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
          "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "--main_process_port", str(_free_port()), "-m", "ie.cli.extract", "--model", str(tiny_model),
+         "--main_process_port", str(free_port()), "-m", "ie.cli.extract", "--model", str(tiny_model),
          "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14", "--no_progress"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
@@ -421,7 +409,7 @@ def test_a_second_writer_is_refused_and_the_first_run_is_unaffected(tiny_model, 
     """Two real processes on one output: the second (--resume or --overwrite) exits 2, changing nothing."""
     ids = _many_articles(tmp_path / "in.jsonl", 48)
     out = tmp_path / "out.jsonl"
-    cmd = [*_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input",
+    cmd = [*console_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input",
            str(tmp_path / "in.jsonl"), "--output", str(out), "--no_progress", "--device", "cpu"]  # fmt: skip
     # --batch_size 1: chunks of 8 articles, so the first lines come early and most of the run is ahead
     first = subprocess.Popen([*cmd, "--batch_size", "1"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -670,9 +658,9 @@ def test_a_launch_on_a_locked_output_is_refused_by_its_main_process_once(tiny_mo
     out = tmp_path / "mp.jsonl"
     with output_lock(out):
         done = subprocess.run(
-            [*_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
+            [*console_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-             "--dynamo_backend", "no", "--main_process_port", str(_free_port()), "-m", "ie.cli.extract",
+             "--dynamo_backend", "no", "--main_process_port", str(free_port()), "-m", "ie.cli.extract",
              "--model", str(tiny_model),
              "--input", str(SEEDS), "--output", str(out), "--no_progress"],
             capture_output=True, text=True, check=False, cwd=ROOT,
