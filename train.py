@@ -18,6 +18,7 @@ import shlex
 import sys
 
 from ie.annotation.labelstudio import ValidationError
+from ie.cli.conventions import INTERRUPTED, error, underscore_flags
 from ie.training.trainer import TrainConfig, load_config, train
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -63,7 +64,7 @@ def resume_command(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = underscore_flags(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         _parser().print_help()
         return 0
@@ -79,12 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, overrides)
         out = train(cfg)
     except (ValueError, ValidationError) as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
-        return 2
+        return error("train.py", str(e))
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":
             print(f"\ntrain.py: interrupted; resume with: {resume_command(argv)}", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     if os.environ.get("RANK", "0") == "0":  # once per launch, not once per process
         print(f"model saved in {out}")
     return 0

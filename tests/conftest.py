@@ -7,7 +7,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from modelkit import ROOT, free_port
 
 # Fixed, throwaway credentials of the test server; nothing outside the test ever sees them.
 _USER = "ie-tests@example.com"
@@ -50,12 +48,6 @@ class _Launch:
 
 
 _LAUNCHED: list[_Launch] = []
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _server_env(data_dir: Path) -> dict[str, str]:
@@ -106,7 +98,7 @@ def _launch(config: pytest.Config) -> _Launch:
     if from_template:
         # the server re-checks its migrations itself, so a stale copy costs time, never correctness
         shutil.copyfile(template, data_dir / "label_studio.sqlite3")
-    port = _free_port()
+    port = free_port()
     log = scratch / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

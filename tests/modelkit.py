@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,6 +26,20 @@ ARABERT = ROOT / "configs" / "arabert.yaml"
 
 _TMP = Path(tempfile.mkdtemp(prefix="ie-modelkit-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (a launcher's rendezvous, a test server, a refused connection)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def console_command(name: str, module: str) -> list[str]:
+    """The venv's console script ``name``, or ``python -m module`` where it is not installed."""
+    exe = Path(sys.executable).with_name(name)
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", module]
+
 
 # Small enough that a few optimizer steps take well under a second on 2 cores.
 TEST_SPEC = EncoderSpec(

@@ -7,16 +7,13 @@ import importlib.util
 import json
 import math
 import os
-import socket
 import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 from datasets import load_from_disk
-from modelkit import CPU_TINY, ROOT, SMALL
+from modelkit import CPU_TINY, ROOT, SMALL, console_command, free_port
 from torch.utils.data import DataLoader
 
 from ie.model.prediction import Predictor
@@ -29,16 +26,7 @@ from ie.training.trainer import (
     resolve_mixed_precision,
 )
 
-
-def _accelerate() -> list[str]:
-    exe = Path(sys.executable).with_name("accelerate")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "accelerate.commands.accelerate_cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ACCELERATE = console_command("accelerate", "accelerate.commands.accelerate_cli")
 
 
 def _rank_loader(lengths: list[int], batch_size: int, n: int, rank: int):
@@ -131,7 +119,7 @@ def test_launcher_precision_conflict_is_one_line_and_exit_2(tmp_path, monkeypatc
     # the real launcher: the same line from train.py (accelerate then reports the exit status 2)
     out = tmp_path / "b"
     done = subprocess.run(
-        [*_accelerate(), "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision",
+        [*ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision",
          "bf16", "--dynamo_backend", "no", str(ROOT / "train.py"), "--config", str(CPU_TINY), "--output_dir",
          str(out)],
         cwd=ROOT, capture_output=True, text=True, check=False,
@@ -147,9 +135,9 @@ def test_two_cpu_processes_train_as_one_group(tmp_path):
     overrides = [*SMALL, "--num_train_epochs", str(epochs), "--save_total_limit", "1",
                  "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"]  # fmt: skip
     done = subprocess.run(
-        [*_accelerate(), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-         "--main_process_port", str(_free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
+         "--main_process_port", str(free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
          "--output_dir", str(out), *overrides],
         cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "ACCELERATE_USE_CPU": "1"},
     )  # fmt: skip
@@ -199,8 +187,8 @@ def test_processes_that_do_not_form_one_group_are_refused(tmp_path):
     out = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"}
     done = subprocess.run(
-        [*_accelerate(), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
          str(ROOT / "train.py"), "--config", str(CPU_TINY), "--output_dir", str(out), *SMALL,
          "--num_train_epochs", "1"],
         cwd=ROOT, capture_output=True, text=True, check=False, env=env,

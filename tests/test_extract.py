@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,8 +18,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from modelkit import ROOT, console_command, free_port
 
 import ie.cli.extract
+import ie.events.outputs
 from ie.annotation.client import build_import
 from ie.annotation.labelstudio import load_documents
 from ie.cli.extract import main as extract_main
@@ -29,14 +30,8 @@ from ie.events.articles import Article, check_inputs, count_articles, iter_artic
 from ie.events.extraction import Extractor
 from ie.events.records import SCHEMA_PATH, record_json_schema_text
 
-ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
-
-
-def _command(name: str, module: str) -> list[str]:
-    exe = Path(sys.executable).with_name(name)
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", module]
 
 
 def _lines(path: Path) -> list[dict]:
@@ -77,7 +72,7 @@ def seed_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """``ie-extract --input seeds/`` through the installed console script."""
     out = tmp_path_factory.mktemp("extract") / "seeds.jsonl"
     done = subprocess.run(
-        [*_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input", str(SEEDS),
+        [*console_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input", str(SEEDS),
          "--output", str(out), "--date", "2023-11-14"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
@@ -88,9 +83,9 @@ def seed_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def test_committed_json_schema_is_the_generated_one(tmp_path):
     assert SCHEMA_PATH.read_text(encoding="utf-8") == record_json_schema_text(), (
-        "regenerate it: ie-extract --write-schema src/ie/resources/extraction_record.schema.json"
+        "regenerate it: ie-extract --write_schema src/ie/resources/extraction_record.schema.json"
     )
-    assert extract_main(["--write-schema", str(tmp_path / "s.json")]) == 0
+    assert extract_main(["--write_schema", str(tmp_path / "s.json")]) == 0
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == record_json_schema_text()
 
 
@@ -192,7 +187,7 @@ def test_faster_precisions_stay_close_to_float32_and_slice_the_text(
     """``--precision`` trades exactness for speed; on the trained seed model the records barely move."""
     out = tmp_path / "events.jsonl"
     argv = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
-            "--precision", precision, "--no-progress", "--device", "cpu"]  # fmt: skip
+            "--precision", precision, "--no_progress", "--device", "cpu"]  # fmt: skip
     assert extract_main(argv) == 0
     exact, fast = _lines(seed_run), _lines(out)
     assert [r["id"] for r in fast] == [r["id"] for r in exact]
@@ -222,7 +217,7 @@ def test_resume_repairs_a_truncated_line_and_skips_done_ids(seed_run, tiny_model
     out.write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])  # a crash mid-write
     before = out.read_bytes()
     args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
-            "--no-progress"]  # fmt: skip
+            "--no_progress"]  # fmt: skip
 
     assert extract_main(args) == 2  # existing output without --resume: refused, untouched
     assert "--resume" in capsys.readouterr().err
@@ -244,7 +239,7 @@ def test_resume_repairs_a_truncated_line_and_skips_done_ids(seed_run, tiny_model
     broken = tmp_path / "broken.jsonl"  # not ie-extract output: refused, named, untouched
     broken.write_bytes(lines[0] + b"<html>\n" + lines[1])
     capsys.readouterr()
-    assert extract_main([*args[:5], str(broken), "--no-progress", "--resume"]) == 2
+    assert extract_main([*args[:5], str(broken), "--no_progress", "--resume"]) == 2
     err = capsys.readouterr().err
     assert f"{broken}: line 2 is not an ie-extract jsonl record" in err, err
     assert broken.read_bytes() == lines[0] + b"<html>\n" + lines[1]
@@ -257,7 +252,7 @@ def test_resume_merges_the_parts_of_a_crashed_multi_process_run(seed_run, tiny_m
     # process 1 of 2 had written articles 1 and 3, the second line cut short
     (tmp_path / "out.jsonl.part-1-of-2").write_bytes(lines[1] + lines[3][:50])
     args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
-            "--no-progress", "--resume"]  # fmt: skip
+            "--no_progress", "--resume"]  # fmt: skip
     assert extract_main(args) == 0
     ids = [json.loads(x)["id"] for x in out.read_bytes().splitlines()]
     assert sorted(ids) == [p.stem for p in SEED_FILES] and ids[:2] == [SEED_FILES[0].stem, SEED_FILES[1].stem]
@@ -288,7 +283,7 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
     shutil.copy(SEED_FILES[1], folder / "ok.txt")
     out = tmp_path / "out.jsonl"
     assert extract_main(["--model", str(tiny_model), "--input", str(jsonl), str(folder), "--output", str(out),
-                         "--no-progress"]) == 0  # fmt: skip
+                         "--no_progress"]) == 0  # fmt: skip
     records = _lines(out)
     for r in records:
         validator.validate(r)
@@ -335,7 +330,7 @@ def test_bad_command_line_is_one_error_and_writes_nothing(tiny_model, tmp_path, 
 def test_label_studio_format_is_importable_predictions(seed_run, tiny_model, tmp_path):
     out = tmp_path / "tasks.json"
     args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out),
-            "--format", "label-studio", "--no-progress"]  # fmt: skip
+            "--format", "label-studio", "--no_progress"]  # fmt: skip
     assert extract_main(args) == 0
     tasks = json.loads(out.read_text(encoding="utf-8"))
     assert len(tasks) == len(SEED_FILES)
@@ -356,19 +351,13 @@ def test_label_studio_format_is_importable_predictions(seed_run, tiny_model, tmp
     assert json.loads(out.read_text(encoding="utf-8")) == tasks
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_write_each_article_once(seed_run, tiny_model, tmp_path):
     out = tmp_path / "mp.jsonl"
     done = subprocess.run(
-        [*_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
+        [*console_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
          "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         "--main_process_port", str(_free_port()), "-m", "ie.cli.extract", "--model", str(tiny_model),
-         "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14", "--no-progress"],
+         "--main_process_port", str(free_port()), "-m", "ie.cli.extract", "--model", str(tiny_model),
+         "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14", "--no_progress"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -396,7 +385,7 @@ def test_readme_quick_start_can_be_rerun(tiny_model, tmp_path, monkeypatch, caps
     shutil.copytree(SEEDS, tmp_path / "seeds")
     monkeypatch.chdir(tmp_path)
     argv = ["--model", str(tiny_model), "--input", "seeds/", "--output", "runs/events.jsonl", "--overwrite",
-            "--no-progress"]  # fmt: skip
+            "--no_progress"]  # fmt: skip
     assert extract_main(argv) == 0
     first = (tmp_path / "runs" / "events.jsonl").read_bytes()
     assert extract_main(argv) == 0, capsys.readouterr().err
@@ -420,10 +409,10 @@ def test_a_second_writer_is_refused_and_the_first_run_is_unaffected(tiny_model, 
     """Two real processes on one output: the second (--resume or --overwrite) exits 2, changing nothing."""
     ids = _many_articles(tmp_path / "in.jsonl", 48)
     out = tmp_path / "out.jsonl"
-    cmd = [*_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input",
-           str(tmp_path / "in.jsonl"), "--output", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
-    # --batch-size 1: chunks of 8 articles, so the first lines come early and most of the run is ahead
-    first = subprocess.Popen([*cmd, "--batch-size", "1"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    cmd = [*console_command("ie-extract", "ie.cli.extract"), "--model", str(tiny_model), "--input",
+           str(tmp_path / "in.jsonl"), "--output", str(out), "--no_progress", "--device", "cpu"]  # fmt: skip
+    # --batch_size 1: chunks of 8 articles, so the first lines come early and most of the run is ahead
+    first = subprocess.Popen([*cmd, "--batch_size", "1"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
         while not (out.is_file() and b"\n" in out.read_bytes()):
@@ -459,7 +448,7 @@ def test_a_second_writer_is_refused_and_the_first_run_is_unaffected(tiny_model, 
 def test_a_locked_output_is_refused_before_the_model_loads(tiny_model, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out.jsonl"
     loads = _count_model_loads(monkeypatch)
-    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--no-progress"]
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--no_progress"]
     with output_lock(out):
         for extra in ([], ["--resume"], ["--overwrite"]):
             assert extract_main([*args, *extra]) == 2
@@ -547,7 +536,7 @@ def test_read_only_output_is_refused_before_the_model_loads_and_resume_completes
     out = folder / "events.jsonl"
     out.write_bytes(lines[0] + lines[1] + lines[2][:100])  # an earlier run, cut short
     before = out.read_bytes()
-    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--date", "2023-11-14", "--no-progress"]
+    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--date", "2023-11-14", "--no_progress"]
     loads = _count_model_loads(monkeypatch)
     reason = "Read-only file system" if as_root else "Permission denied"
     with _ReadOnly(folder, as_root):
@@ -571,8 +560,8 @@ def test_full_disk_is_one_line_and_resume_completes_the_output(seed_run, tiny_mo
     _resize(tmpfs, "128k")
     out = tmpfs / "events.jsonl"
     args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
-            "--no-progress"]  # fmt: skip
-    assert extract_main(args) == 2
+            "--no_progress"]  # fmt: skip
+    assert extract_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{out}: write failed (No space left on device)" in err[0], err
     assert "--resume" in err[0]
@@ -593,7 +582,7 @@ def test_a_failing_write_is_one_line_and_resume_completes_the_output(
     seed_run, tiny_model, tmp_path, monkeypatch, capsys
 ):
     """Fault injection at the write call (runs everywhere): ENOSPC half-way through the third record."""
-    real = ie.cli.extract._append
+    real = ie.events.outputs.append
     calls = []
 
     def full_disk(fd: int, data: bytes) -> None:
@@ -603,18 +592,18 @@ def test_a_failing_write_is_one_line_and_resume_completes_the_output(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(fd, data)
 
-    monkeypatch.setattr(ie.cli.extract, "_append", full_disk)
+    monkeypatch.setattr(ie.events.outputs, "append", full_disk)
     out = tmp_path / "events.jsonl"
     args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--date", "2023-11-14",
-            "--no-progress"]  # fmt: skip
-    assert extract_main(args) == 2
+            "--no_progress"]  # fmt: skip
+    assert extract_main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{out}: write failed (No space left on device)" in err[0], err
     assert "(2 records written in this run)" in err[0]
     expected = seed_run.read_bytes().splitlines(keepends=True)
     written = out.read_bytes()
     assert written.count(b"\n") == 2 and len(written) > len(expected[0]) + len(expected[1])  # + half a line
-    monkeypatch.setattr(ie.cli.extract, "_append", real)
+    monkeypatch.setattr(ie.events.outputs, "append", real)
     assert extract_main([*args, "--resume"]) == 0
     assert "3 records written" in capsys.readouterr().err
     assert [_without_scores(r) for r in _lines(out)] == [_without_scores(json.loads(x)) for x in expected]
@@ -669,11 +658,11 @@ def test_a_launch_on_a_locked_output_is_refused_by_its_main_process_once(tiny_mo
     out = tmp_path / "mp.jsonl"
     with output_lock(out):
         done = subprocess.run(
-            [*_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
+            [*console_command("accelerate", "accelerate.commands.accelerate_cli"), "launch", "--multi_gpu",
              "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-             "--dynamo_backend", "no", "--main_process_port", str(_free_port()), "-m", "ie.cli.extract",
+             "--dynamo_backend", "no", "--main_process_port", str(free_port()), "-m", "ie.cli.extract",
              "--model", str(tiny_model),
-             "--input", str(SEEDS), "--output", str(out), "--no-progress"],
+             "--input", str(SEEDS), "--output", str(out), "--no_progress"],
             capture_output=True, text=True, check=False, cwd=ROOT,
         )  # fmt: skip
     assert done.returncode != 0

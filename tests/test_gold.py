@@ -52,7 +52,7 @@ def test_gold_uses_every_type_of_the_schema(gold):
 def test_markup_sources_rebuild_the_committed_export(tmp_path):
     out = tmp_path / "seeds.json"
     markup = ROOT / "data" / "annotations" / "markup"
-    assert studio_main(["build-gold", "--markup-dir", str(markup), "--seeds", str(ROOT / "seeds"),
+    assert studio_main(["build-gold", "--markup_dir", str(markup), "--seeds", str(ROOT / "seeds"),
                         "--out", str(out)]) == 0  # fmt: skip
     assert out.read_text(encoding="utf-8") == GOLD.read_text(encoding="utf-8")
 

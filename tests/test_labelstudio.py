@@ -324,7 +324,7 @@ def test_validate_cli_rejects_a_corrupted_copy_and_writes_nothing(tmp_path, kind
     raw = json.dumps(_corrupt(kind), ensure_ascii=False)
     path.write_text(raw, encoding="utf-8")
     done = _validate_cli(path)
-    assert done.returncode == 1
+    assert done.returncode == 2
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1, errors
     assert f"{path}: task 2 {where}" in errors[0] and what in errors[0]
@@ -334,7 +334,7 @@ def test_validate_cli_rejects_a_corrupted_copy_and_writes_nothing(tmp_path, kind
 
 def test_validate_cli_on_a_missing_file(tmp_path):
     done = _validate_cli(tmp_path / "nope.json")
-    assert done.returncode == 1 and "nope.json" in done.stderr and "file not found" in done.stderr
+    assert done.returncode == 2 and "nope.json" in done.stderr and "file not found" in done.stderr
 
 
 # ---------------------------------------------------------------------------------------------

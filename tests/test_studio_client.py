@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
 import pytest
+from modelkit import free_port
 from seed_tasks import seed_documents, seed_paths, with_scores
 
 from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient, StudioError, build_import, push
@@ -128,27 +128,21 @@ def test_connect_needs_a_token_and_never_shows_it(monkeypatch):
     assert StudioClient.connect(url="http://localhost:1/", api_key="x").url == "http://localhost:1"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_push_cli_refuses_a_bad_file_before_connecting(tmp_path):
     tasks = json.loads(_predictions(tmp_path).read_text(encoding="utf-8"))
     tasks[3]["predictions"][0]["result"][0]["value"]["labels"] = ["CITY"]
     bad = _write(tmp_path / "bad.json", tasks)
-    env = {**_env(), URL_ENV: f"http://127.0.0.1:{_closed_port()}", KEY_ENV: "s3cret-token-value"}
+    env = {**_env(), URL_ENV: f"http://127.0.0.1:{free_port()}", KEY_ENV: "s3cret-token-value"}
     done = subprocess.run([sys.executable, "-m", "ie.cli.studio", "push", "--predictions", str(bad)],
                           capture_output=True, text=True, env=env, check=False)  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "task 104 result" in done.stderr and "unknown label 'CITY'" in done.stderr
     assert "nothing was sent to Label Studio" in done.stderr and "cannot reach" not in done.stderr
 
 
 def test_an_unreachable_server_is_one_clear_error_without_the_token(tmp_path):
     tasks = build_import([_annotated(tmp_path)])
-    client = StudioClient.connect(f"http://127.0.0.1:{_closed_port()}", "s3cret-token-value", max_retries=0)
+    client = StudioClient.connect(f"http://127.0.0.1:{free_port()}", "s3cret-token-value", max_retries=0)
     with pytest.raises(StudioError) as info:
         push(client, tasks, "unreachable")
     assert "creating a project: cannot reach Label Studio at http://127.0.0.1:" in str(info.value)

@@ -132,7 +132,7 @@ def test_a_bad_predictions_file_imports_nothing(studio, tmp_path):
     client = StudioClient.connect()
     before = [p.id for p in client.sdk.projects.list()]
     done = ie_studio("push", gold, "--predictions", predictions, "--title", "ie live: must not exist")
-    assert done.returncode == 1
+    assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if predictions in line]
     assert len(errors) == 2, done.stderr
     assert "task #1 result" in errors[0] and "out of range" in errors[0]  # tasks without ids: by position
@@ -158,7 +158,7 @@ def test_pull_keeps_what_label_studio_accepted_but_the_schema_forbids(studio, tm
 
     out = tmp_path / "pulled.json"
     done = ie_studio("pull", "--project", str(project), "--out", str(out))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert f"task {task_id} result relation" in done.stderr and "'time' is not allowed from" in done.stderr
     assert f"{trigger}->{arg}" in done.stderr
     (pulled,) = read_json(out)  # the annotator's work is written all the same

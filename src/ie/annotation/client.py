@@ -69,7 +69,7 @@ class StudioClient:
         url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         key = api_key or os.environ.get(KEY_ENV)
         if not key:
-            raise StudioError(f"no Label Studio API token: set {KEY_ENV} (or pass --api-key)")
+            raise StudioError(f"no Label Studio API token: set {KEY_ENV} (or pass --api_key)")
         return cls(url, LabelStudio(base_url=url, api_key=key, timeout=timeout, max_retries=max_retries))
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -16,7 +16,7 @@ Output and crash safety:
   on the same output, ``--resume`` or ``--overwrite`` alike, is refused with exit status 2 and
   changes nothing; the first run goes on unaffected.
 * The output folder is checked before any model is loaded (or ``torch`` imported). A write that
-  fails while running (a full disk, a folder turned read-only) is one error line and exit status 2;
+  fails while running (a full disk, a folder turned read-only) is one error line and exit status 1;
   the lines already written stay, and ``--resume`` completes the output once the cause is fixed.
 * Under ``accelerate launch`` with N processes, article i (in input order) belongs to process
   i mod N, which appends it to its own part file ``OUTPUT.part-<rank>-of-<N>``. At the end the main
@@ -42,273 +42,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import heapq
-import itertools
-import json
-import math
 import os
-import shutil
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ie.core.fileio import OutputLocked, atomic_open, atomic_write_text, output_lock
+from ie.cli.conventions import BAD_INPUT, FAILED, error, run_main, underscore_flags
+from ie.core.fileio import OutputLocked, atomic_write_text, output_lock
+from ie.events import outputs
 from ie.events.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
+from ie.events.outputs import FORMATS, OutputError, WriteFailed, check_output, prepare_output
 
-FORMATS = ("jsonl", "label-studio")
 # ie.model.prediction.PRECISIONS, repeated here: importing ie.model.prediction imports torch (seconds), and
 # --help must not wait for it (a test keeps the two equal)
 PRECISIONS = ("float32", "bfloat16", "int8")
-
-
-class OutputError(ValueError):
-    pass
-
-
-# ---------------------------------------------------------------------------------------------
-# output files
-# ---------------------------------------------------------------------------------------------
-
-
-def lines_path(output: Path, fmt: str) -> Path:
-    """The append-only JSONL file a run writes into (OUTPUT itself for jsonl)."""
-    return output if fmt == "jsonl" else output.with_name(output.name + ".partial.jsonl")
-
-
-def part_paths(output: Path, fmt: str) -> list[Path]:
-    base = lines_path(output, fmt)
-    return sorted(base.parent.glob(base.name + ".part-*"))
-
-
-def part_path(output: Path, fmt: str, rank: int, world: int) -> Path:
-    base = lines_path(output, fmt)
-    return base.with_name(f"{base.name}.part-{rank}-of-{world}")
-
-
-def repair_tail(path: Path) -> int:
-    """Cut a last line that has no newline (a write cut short by a crash); the bytes removed."""
-    if not path.is_file():
-        return 0
-    with open(path, "r+b") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return 0
-        pos = size
-        while pos > 0:
-            step = min(1 << 16, pos)
-            f.seek(pos - step)
-            block = f.read(step)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                keep = pos - step + nl + 1
-                break
-            pos -= step
-        else:
-            keep = 0
-        f.truncate(keep)
-        return size - keep
-
-
-def _line_id(line: bytes, fmt: str) -> str:
-    item = json.loads(line)
-    if fmt == "jsonl":
-        return str(item["id"])
-    return str(item["data"]["article_id"])
-
-
-def read_done_ids(path: Path, fmt: str) -> set[str]:
-    """Ids already written; OutputError naming the line if the file is not ie-extract output."""
-    done: set[str] = set()
-    if not path.is_file():
-        return done
-    with open(path, "rb") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                done.add(_line_id(line, fmt))
-            except (ValueError, KeyError, TypeError):
-                raise OutputError(
-                    f"{path}: line {n} is not an ie-extract {fmt} record; refusing to append to it"
-                ) from None
-    return done
-
-
-def _append_atomically(dest: Path, lines: Iterable[bytes]) -> None:
-    """dest := its own lines + ``lines``, through a temp file and an atomic rename."""
-    with atomic_open(dest, "wb") as out:
-        if dest.is_file():
-            with open(dest, "rb") as f:
-                shutil.copyfileobj(f, out)
-        for line in lines:
-            out.write(line if line.endswith(b"\n") else line + b"\n")
-
-
-def merge_parts(output: Path, fmt: str, index_of: Mapping[str, int] | None = None) -> int:
-    """Fold part files (this run's, or a crashed run's) into the lines file; how many were merged.
-
-    With ``index_of`` (article id → input position, known to the main process after a run) the
-    parts are merged back into input order; parts left by a crash are appended part by part. Lines
-    whose id is already in the lines file are dropped: a crash between the rename and the deletion
-    of the parts must not write an article twice.
-    """
-    parts = part_paths(output, fmt)
-    if not parts:
-        return 0
-    for p in parts:
-        repair_tail(p)
-    base = lines_path(output, fmt)
-    written = read_done_ids(base, fmt)
-
-    def keyed(part: Path) -> Iterator[tuple[float, bytes]]:
-        with open(part, "rb") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    article_id = _line_id(line, fmt)
-                except (ValueError, KeyError, TypeError):
-                    raise OutputError(f"{part}: line {n} is not an ie-extract {fmt} record") from None
-                if article_id not in written:
-                    yield (index_of.get(article_id, math.inf) if index_of else 0), line
-
-    streams = [keyed(p) for p in parts]
-    merged = heapq.merge(*streams, key=lambda kl: kl[0]) if index_of else itertools.chain(*streams)
-    _append_atomically(base, (line for _, line in merged))
-    for p in parts:
-        p.unlink()
-    return len(parts)
-
-
-def write_task_list(lines: Path, output: Path) -> int:
-    """The Label Studio JSON list, one task per line, written atomically; the number of tasks."""
-    n = 0
-
-    def gen() -> Iterator[str]:
-        nonlocal n
-        yield "["
-        with open(lines, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    yield ("\n" if n == 0 else ",\n") + line
-                    n += 1
-        yield "\n]\n"
-
-    with atomic_open(output) as out:
-        for piece in gen():
-            out.write(piece)
-    return n
-
-
-def task_list_to_lines(output: Path, lines: Path) -> None:
-    """Back from a finished Label Studio list to the lines file, so ``--resume`` can extend it."""
-    try:
-        tasks = json.loads(output.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise OutputError(f"{output}: not a Label Studio task list ({e})") from None
-    if not isinstance(tasks, list):
-        raise OutputError(f"{output}: not a Label Studio task list")
-    atomic_write_text(lines, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks))
-
-
-def output_files(output: Path, fmt: str) -> list[Path]:
-    """The files of an earlier run on ``output`` that exist: the output, its lines file, part files."""
-    # dict.fromkeys: for jsonl the output is its own lines file, and a path is removed only once
-    paths = dict.fromkeys((output, lines_path(output, fmt), *part_paths(output, fmt)))
-    return [p for p in paths if p.exists()]
-
-
-_EXISTS = "{} exists: use --resume to continue that run or --overwrite to replace it"
-
-
-def _why_unwritable(folder: Path) -> str:
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return os.strerror(errno.EROFS)
-    except OSError as e:
-        return e.strerror or str(e)
-    return os.strerror(errno.EACCES)
-
-
-def check_output(output: Path, fmt: str, resume: bool, overwrite: bool) -> None:
-    """OutputError unless ``output`` can be written as asked; reads only, so it runs before the model loads.
-
-    The folder (or the nearest existing folder above it, which the run will create it in) must be
-    writable, and so must the files a ``--resume`` appends to; without ``--resume`` or
-    ``--overwrite`` an earlier output is an error.
-    """
-    existing = output_files(output, fmt)
-    if existing and not (resume or overwrite):
-        raise OutputError(_EXISTS.format(existing[0]))
-    folder = output.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise OutputError(f"--output {output}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"--output {output}: cannot write in {folder} ({_why_unwritable(folder)})")
-    if resume:
-        for p in existing:
-            if not os.access(p, os.R_OK | os.W_OK):
-                raise OutputError(f"--output {output}: cannot append to {p} ({_why_unwritable(p.parent)})")
-
-
-def prepare_output(output: Path, fmt: str, resume: bool, overwrite: bool) -> set[str]:
-    """Make the output ready to append to (main process, under the output lock); the ids already done.
-
-    It only checks and repairs: an ``--overwrite`` removes the earlier files later, with
-    :func:`clear_output`, once the model has loaded (a model that fails to load loses nothing).
-    """
-    if overwrite:
-        return set()
-    base = lines_path(output, fmt)
-    if not resume:
-        leftovers = output_files(output, fmt)
-        if leftovers:
-            raise OutputError(_EXISTS.format(leftovers[0]))
-        return set()
-    if fmt == "label-studio" and output.exists() and not base.exists():
-        task_list_to_lines(output, base)
-    repair_tail(base)
-    merge_parts(output, fmt)
-    return read_done_ids(base, fmt)
-
-
-def clear_output(output: Path, fmt: str) -> None:
-    """``--overwrite``: remove every file of an earlier run on ``output`` (under the output lock)."""
-    for p in output_files(output, fmt):
-        p.unlink(missing_ok=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# the run
-# ---------------------------------------------------------------------------------------------
-
-
-def _task_line(record: Any, article: Article, model_version: str) -> str:
-    from ie.annotation.labelstudio import documents_to_tasks
-    from ie.core.document import Document, Relation, Span
-
-    spans = [Span(e.id, e.start, e.end, e.label, e.text, e.score) for e in record.entities]
-    relations = [Relation(r.head.id, r.tail.id, r.label, r.score) for r in record.relations]
-    meta: dict[str, Any] = {"article_id": record.id, "source": record.source}
-    if record.date is not None:
-        meta["date"] = record.date.isoformat()
-    doc = Document(record.id, article.text or "", spans, relations, meta)
-    (task,) = documents_to_tasks([doc], field="predictions", model_version=model_version)
-    return json.dumps(task, ensure_ascii=False)
-
-
-def _record_line(record: Any) -> str:
-    return json.dumps(record.model_dump(mode="json"), ensure_ascii=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="jsonl records (default) or a Label Studio task list with predictions")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue an output: skip ids already in it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    p.add_argument("--batch_size", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--date", help="article date (YYYY-MM-DD) for inputs that carry none")
     p.add_argument("--device", help="torch device (default: the accelerate process's device)")
     p.add_argument(
@@ -335,16 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(bench/README.md gives the speed and agreement)",
     )
     p.add_argument("--aliases", type=Path, default=None, help="alias table (default: ie's own)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--write-schema", type=Path, metavar="PATH",
+    p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--write_schema", type=Path, metavar="PATH",
                    help="write the JSON Schema of an output line to PATH and exit")  # fmt: skip
     return p
 
 
-def _fail(message: str, show: bool = True) -> int:
+def _fail(message: str, show: bool = True, status: int = BAD_INPUT) -> int:
+    """One error line (from the main process only) and the exit status."""
     if show:
-        print(f"ie-extract: error: {message}", file=sys.stderr)
-    return 2
+        error("ie-extract", message)
+    return status
 
 
 def _launch_rank() -> int:
@@ -370,7 +121,7 @@ def _check_args(args: argparse.Namespace) -> list[Path]:
     if args.resume and args.overwrite:
         raise InputError("--resume and --overwrite exclude each other")
     if args.batch_size < 1:
-        raise InputError("--batch-size must be >= 1")
+        raise InputError("--batch_size must be >= 1")
     if args.date is not None:
         try:
             args.date = parse_date(args.date)
@@ -379,23 +130,12 @@ def _check_args(args: argparse.Namespace) -> list[Path]:
     return check_inputs(args.input)
 
 
-class WriteFailed(OSError):
-    """Writing the output failed while running (a full disk, a folder turned read-only)."""
-
-
-def _append(fd: int, data: bytes) -> None:
-    """Append all of ``data`` to ``fd`` (unbuffered: what is not written raises here, not at close)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _write_failed(path: Path, e: OSError) -> str:
-    return (f"{path}: write failed ({e.strerror or e}); what was written before stays: "
-            "fix the cause (free space, permissions), then rerun with --resume")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    return run_main("ie-extract", lambda: _main(underscore_flags(argv)))
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.write_schema is not None:
         from ie.events.records import record_json_schema_text
@@ -447,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _transformers_bars(enabled: bool) -> Iterator[None]:
-    """transformers' own progress bars ("Loading weights") follow --no-progress, and only for the block."""
+    """transformers' own progress bars ("Loading weights") follow --no_progress, and only for the block."""
     from transformers.utils import logging as hf_logging
 
     was = hf_logging.is_progress_bar_enabled()
@@ -477,7 +217,7 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
     cleared: list[Any] = [None]
     if args.overwrite and state.is_main_process:
         try:
-            clear_output(args.output, args.format)
+            outputs.clear_output(args.output, args.format)
         except OSError as e:
             cleared[0] = f"--overwrite: cannot remove {e.filename}: {e.strerror or e}"
     if world > 1:
@@ -485,12 +225,12 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
 
         broadcast_object_list(cleared)  # also: no rank opens its part file before the old ones are gone
     if cleared[0] is not None:
-        return _fail(cleared[0], show)
+        return _fail(cleared[0], show, FAILED)
 
     target = (
-        lines_path(args.output, args.format)
+        outputs.lines_path(args.output, args.format)
         if world == 1
-        else part_path(args.output, args.format, rank, world)
+        else outputs.part_path(args.output, args.format, rank, world)
     )
     stats: dict[str, Any] = {"written": 0, "errors": 0, "skipped": 0, "failed": None}
     started = time.perf_counter()
@@ -524,7 +264,7 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as e:
-        stats["failed"] = _write_failed(target, e)
+        stats["failed"] = outputs.write_failed_message(target, e)
     else:
         try:
             for record in extractor.extract_many(todo(), batch_size=args.batch_size):
@@ -537,11 +277,11 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
                         where = f"{record.source}: article {record.id}"
                         print(f"ie-extract: {where}: {record.error}", file=sys.stderr)
                         continue
-                    line = _task_line(record, article, extractor.model)
+                    line = outputs.task_line(record, article, extractor.model)
                 else:
-                    line = _record_line(record)
+                    line = outputs.record_line(record)
                 try:
-                    _append(fd, (line + "\n").encode("utf-8"))
+                    outputs.append(fd, (line + "\n").encode("utf-8"))
                 except OSError as e:
                     raise WriteFailed(e.errno, e.strerror) from None
                 stats["written"] += 1
@@ -550,7 +290,7 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
             except OSError as e:
                 raise WriteFailed(e.errno, e.strerror) from None
         except WriteFailed as e:
-            stats["failed"] = _write_failed(target, e)
+            stats["failed"] = outputs.write_failed_message(target, e)
         finally:
             os.close(fd)
     bar.close()
@@ -570,16 +310,14 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
         skipped = sum(s["skipped"] for s in gathered)
         kind = "tasks" if args.format == "label-studio" else "records"
         if failures:  # the parts stay as they are: the next --resume merges them
-            status = _fail(f"{failures[0]} ({written} {kind} written in this run)")
+            status = _fail(f"{failures[0]} ({written} {kind} written in this run)", status=FAILED)
         else:
             try:
-                merge_parts(args.output, args.format, index_of)
-                if args.format == "label-studio":
-                    base = lines_path(args.output, args.format)
-                    n_tasks = write_task_list(base, args.output)
-                    base.unlink()
+                n_tasks = outputs.finish_output(args.output, args.format, index_of)
             except OSError as e:
-                status = _fail(_write_failed(Path(e.filename or args.output), e))
+                status = _fail(
+                    outputs.write_failed_message(Path(e.filename or args.output), e), status=FAILED
+                )
             else:
                 summary = (f"{written} {kind} written to {args.output} ({errors} errors, "
                            f"{skipped} already done) in {elapsed:.1f} s")  # fmt: skip

@@ -16,13 +16,14 @@ from ie.annotation.labelstudio import (
 )
 from ie.annotation.markup import MarkupError, parse_markup
 from ie.annotation.stats import count_table
+from ie.cli.conventions import BAD_INPUT, FAILED, error, run_main, underscore_flags
 from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
 
 
-def _fail(message: str) -> int:
-    print(f"ie-studio: error: {message}", file=sys.stderr)
-    return 1
+def _fail(message: str, status: int = BAD_INPUT) -> int:
+    """One error line; bad input (the default) is status 2, a server that fails is 1."""
+    return error("ie-studio", message, status)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"ie-studio: error: {p}", file=sys.stderr)
     if problems:
-        return 1
+        return BAD_INPUT
     n_spans = sum(len(d.spans) for d in docs)
     n_rels = sum(len(d.relations) for d in docs)
     print(f"{args.file}: OK, {len(docs)} tasks, {n_spans} spans, {n_rels} relations")
@@ -94,7 +95,7 @@ def cmd_check_markup(args: argparse.Namespace) -> int:
     """Check markup files without writing anything: the annotator's inner loop."""
     tasks = _markup_tasks([Path(f) for f in args.files], Path(args.seeds), "<markup>")
     if tasks is None:
-        return 1
+        return BAD_INPUT
     docs, _ = validate_tasks(tasks)
     sys.stdout.write(count_table(docs))
     return 0
@@ -107,7 +108,7 @@ def cmd_build_gold(args: argparse.Namespace) -> int:
         return _fail(f"{args.markup_dir}: no *.md markup files")
     tasks = _markup_tasks(markups, Path(args.seeds), str(args.out))
     if tasks is None:
-        return 1
+        return BAD_INPUT
     atomic_write_json(args.out, tasks)
     n_spans = sum(len(t["annotations"][0]["result"]) for t in tasks)
     print(f"wrote {args.out}: {len(tasks)} tasks, {n_spans} result items")
@@ -129,7 +130,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     try:
         result = sc.push(sc.StudioClient.connect(args.url, args.api_key), tasks, args.title)
     except sc.StudioError as e:
-        return _fail(str(e))
+        return _fail(str(e), FAILED)
     n_pred = sum(1 for t in tasks if "predictions" in t)
     n_ann = sum(1 for t in tasks if "annotations" in t)
     print(f"project {result.project_id}: {len(tasks)} tasks ({n_ann} annotated, {n_pred} with predictions)")
@@ -143,7 +144,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     try:
         tasks, problems = sc.pull(sc.StudioClient.connect(args.url, args.api_key), args.project, args.out)
     except sc.StudioError as e:
-        return _fail(str(e))
+        return _fail(str(e), FAILED)
     print(f"wrote {args.out}: {len(tasks)} tasks from project {args.project}")
     for p in problems:
         print(f"ie-studio: error: {p}", file=sys.stderr)
@@ -154,7 +155,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL, else http://localhost:8080)")
-    p.add_argument("--api-key", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable)")
+    p.add_argument("--api_key", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stats)
 
     g = sub.add_parser("build-gold", help="convert inline markup files into a Label Studio export")
-    g.add_argument("--markup-dir", default="data/annotations/markup")
+    g.add_argument("--markup_dir", default="data/annotations/markup")
     g.add_argument("--seeds", default="seeds")
     g.add_argument("--out", type=Path, default=Path("data/annotations/seeds.json"))
     g.set_defaults(func=cmd_build_gold)
@@ -201,8 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    argv = sys.argv[1:] if argv is None else argv
+
+    def _main() -> int:
+        args = build_parser().parse_args(underscore_flags(argv))
+        return args.func(args)
+
+    return run_main("ie-studio", _main)
 
 
 if __name__ == "__main__":

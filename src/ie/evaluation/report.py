@@ -12,16 +12,29 @@ import html
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ie.core.document import Document, Span
 from ie.core.fileio import atomic_write_text
 from ie.core.schema import SCHEMA, Schema
 from ie.evaluation.metrics import MISSED, relation_keys
 
-if TYPE_CHECKING:
-    from ie.evaluation.run import Evaluation
+
+@dataclass
+class Evaluation:
+    """A report (JSON-ready) and the documents the HTML report shows side by side.
+
+    Defined here, beside the renderers that read it, so that ``ie.evaluation.run`` (which builds it)
+    imports this module and not the other way round.
+    """
+
+    report: dict[str, Any]
+    gold: list[Document]
+    predicted: list[Document]
+    baseline: list[Document] = field(default_factory=list)
+
 
 REPORT_FILES = ("report.json", "report.md", "report.html")
 _ROWS = (

@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from ie.core.document import Document
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline
 from ie.evaluation.metrics import headline, mean_headline, score
+from ie.evaluation.report import Evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +40,6 @@ REPORT_FORMAT = 1
 DEFAULT_CV_CONFIG = "configs/cpu-tiny.yaml"
 # Where the event-level scorer lives once it lands: ``event_scores(gold_docs, pred_docs) -> dict``.
 EVENT_SCORER = ("ie.evaluation.event_metrics", "event_scores")
-
-
-@dataclass
-class Evaluation:
-    """A report (JSON-ready) and the documents the HTML report shows side by side."""
-
-    report: dict[str, Any]
-    gold: list[Document]
-    predicted: list[Document]
-    baseline: list[Document] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ The JSON Schema of a line is committed as package data, ``ie/resources/extractio
 so consumers can validate output without this package; regenerate it after changing a model here or
 in :mod:`ie.events.assembly` with::
 
-    ie-extract --write-schema src/ie/resources/extraction_record.schema.json
+    ie-extract --write_schema src/ie/resources/extraction_record.schema.json
 
 (a test fails while the committed file differs from :func:`record_json_schema`).
 """
