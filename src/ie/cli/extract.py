@@ -58,6 +58,7 @@ from typing import Any
 
 from ie.core.fileio import OutputLocked, atomic_open, atomic_write_text, output_lock
 from ie.events.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
+from ie.model.files import check_model_dir
 
 FORMATS = ("jsonl", "label-studio")
 # ie.model.prediction.PRECISIONS, repeated here: importing ie.model.prediction imports torch (seconds), and
@@ -359,10 +360,10 @@ def _launch_rank() -> int:
 def _check_args(args: argparse.Namespace) -> list[Path]:
     if args.model is None:
         raise InputError("--model is required")
-    if not args.model.is_dir():
-        raise InputError(f"--model {args.model}: no such model directory")
-    if not (args.model / "config.json").is_file():
-        raise InputError(f"--model {args.model}: not a model directory (no config.json)")
+    try:
+        check_model_dir(args.model)
+    except ValueError as e:
+        raise InputError(f"--model {e}") from None
     if args.output is None:
         raise InputError("--output is required")
     if args.output.is_dir():
