@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from ie.annotation.labelstudio import load_documents, splits_word
-from ie.core.document import Document, sentence_bounds
+from ie.core.document import Document
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import DictionaryBaseline
 from ie.evaluation.metrics import score
+from ie.text.sentences import sentence_bounds
 
 SEEDS = Path(__file__).resolve().parents[1] / "data" / "annotations" / "seeds.json"
 

@@ -308,7 +308,7 @@ def test_broken_articles_get_error_records_and_the_run_goes_on(tiny_model, tmp_p
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "{tmp}/missing", "--input", "{seeds}"], "no such model directory"),
+        (["--model", "{tmp}/missing", "--input", "{seeds}"], "model folder not found"),
         (["--model", "{tmp}", "--input", "{seeds}"], "no config.json"),
         (["--model", "{model}"], "no inputs"),
         (["--model", "{model}", "--input", "{tmp}/nope.txt"], "no such file"),

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from ie.annotation.labelstudio import load_documents
-from ie.core.document import Document, Relation, Span, sentence_bounds
+from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA
 from ie.evaluation.metrics import MISSED, score, words
+from ie.text.sentences import sentence_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "data" / "annotations" / "seeds.json"

@@ -55,6 +55,7 @@ from ie.core.fileio import OutputLocked, atomic_write_text, output_lock
 from ie.events import outputs
 from ie.events.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
 from ie.events.outputs import FORMATS, OutputError, WriteFailed, check_output, prepare_output
+from ie.model.files import check_model_dir
 
 # ie.model.prediction.PRECISIONS, repeated here: importing ie.model.prediction imports torch (seconds), and
 # --help must not wait for it (a test keeps the two equal)
@@ -110,10 +111,10 @@ def _launch_rank() -> int:
 def _check_args(args: argparse.Namespace) -> list[Path]:
     if args.model is None:
         raise InputError("--model is required")
-    if not args.model.is_dir():
-        raise InputError(f"--model {args.model}: no such model directory")
-    if not (args.model / "config.json").is_file():
-        raise InputError(f"--model {args.model}: not a model directory (no config.json)")
+    try:
+        check_model_dir(args.model)
+    except ValueError as e:
+        raise InputError(f"--model {e}") from None
     if args.output is None:
         raise InputError("--output is required")
     if args.output.is_dir():

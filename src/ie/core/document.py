@@ -6,7 +6,6 @@ so ``doc.text[span.start:span.end] == span.text`` holds for every span of a vali
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,30 +58,3 @@ class Document:
                 raise ValueError(
                     f"document {self.id}: span {s.id} [{s.start}:{s.end}] {s.text!r} does not slice the text"
                 )
-
-
-_SENTENCE_END = re.compile(r"[.!?؟۔]+(?=\s|$)|\n+")
-
-
-def sentence_bounds(text: str) -> list[tuple[int, int]]:
-    """Character ranges of sentences: split after . ! ? ؟ followed by space, and at newlines.
-
-    Ranges are trimmed of surrounding whitespace and never empty; together they cover every
-    non-space character of the text, so nothing is dropped by sentence-based processing.
-    """
-    bounds: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        end = m.end() if not m.group().startswith("\n") else m.start()
-        bounds.append((start, end))
-        start = m.end()
-    bounds.append((start, len(text)))
-    out = []
-    for s, e in bounds:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            out.append((s, e))
-    return out

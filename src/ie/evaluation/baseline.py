@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ie.annotation.labelstudio import splits_word
-from ie.core.document import Document, Relation, Span, sentence_bounds
+from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA, Schema
+from ie.text.sentences import sentence_bounds
 
 METHOD = (
     "exact string match of the training mentions (most frequent label per string), longest first, "

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ie.core.document import Document
+from ie.core.fileio import sha256_file
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline
 from ie.evaluation.metrics import headline, mean_headline, score
 from ie.evaluation.report import Evaluation
+from ie.model.files import WEIGHTS, check_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +47,6 @@ EVENT_SCORER = ("ie.evaluation.event_metrics", "event_scores")
 # ---------------------------------------------------------------------------------------------
 # provenance
 # ---------------------------------------------------------------------------------------------
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _text_hash(text: str) -> str:
@@ -73,7 +67,7 @@ def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], 
         if not found:
             raise ValueError(f"{path}: the export holds no annotated task")
         docs += found
-        files.append({"path": str(path), "sha256": _sha256(path), "articles": len(found)})
+        files.append({"path": str(path), "sha256": sha256_file(path), "articles": len(found)})
     data = {
         "files": files,
         "articles": len(docs),
@@ -138,12 +132,12 @@ def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
 def model_provenance(model_dir: Path) -> dict[str, Any]:
     config = _read_json(model_dir / "config.json") or {}
     results = _read_json(model_dir / "train_results.json") or {}
-    weights = model_dir / "model.safetensors"
+    weights = model_dir / WEIGHTS
     enc = config.get("encoder_config") or {}
     train_cfg = results.get("config") or {}
     return {
         "path": str(model_dir),
-        "weights_sha256": _sha256(weights) if weights.is_file() else None,
+        "weights_sha256": sha256_file(weights) if weights.is_file() else None,
         "model_type": config.get("model_type"),
         "encoder": {
             "name_or_path": enc.get("_name_or_path") or train_cfg.get("model_name_or_path"),
@@ -239,13 +233,6 @@ def baseline_scores(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_model_dir(model_dir: Path) -> None:
-    if not model_dir.is_dir():
-        raise ValueError(f"{model_dir}: model folder not found")
-    if not (model_dir / "config.json").is_file():
-        raise ValueError(f"{model_dir}: not a saved model (no config.json)")
-
-
 def evaluate_model(
     model_dir: str | os.PathLike[str],
     data: Sequence[str | os.PathLike[str]],
@@ -261,7 +248,7 @@ def evaluate_model(
     """
     started = time.monotonic()
     model_dir = Path(model_dir)
-    _check_model_dir(model_dir)
+    check_model_dir(model_dir)
     gold, data_info = load_gold(data)
 
     from ie.model.prediction import Predictor

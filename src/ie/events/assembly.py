@@ -36,10 +36,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ie.core.document import Document, Span, sentence_bounds
+from ie.core.document import Document, Span
 from ie.events.canonical import AliasTable, fold
 from ie.events.quantities import parse_quantity_at
 from ie.events.timexpr import resolve_date
+from ie.text.arabic import proclitic_readings
+from ie.text.sentences import sentence_bounds
 
 AIR_STRIKE = "Air/drone strike"
 SHELLING = "Shelling/artillery/missile attack"
@@ -122,7 +124,7 @@ class ArticleEvents(BaseModel):
 
 def sub_event_type(texts: Iterable[str]) -> str:
     words = {w for t in texts for w in fold(t).split()}
-    words |= {w[1:] for w in words if w[:1] in "وبلف"} | {w[2:] for w in words if w.startswith("ال")}
+    words = {r for w in words for r in proclitic_readings(w, article=True)}
     for subtype, cues in _SUBTYPE_CUES:
         if words & set(cues):
             return subtype

@@ -9,7 +9,6 @@ an installed wheel finds it as well as a source checkout).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,13 +16,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ie.text.arabic import proclitic_readings, strip_marks
+
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
     from importlib.resources.abc import Traversable
 
 # package data, not a path into the source tree: ``pip install .`` must find it too
 DEFAULT_ALIASES: Traversable = resources.files("ie") / "resources" / "aliases.yaml"
 
-_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
 _FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})
 _QUOTES = "\"'“”«»„‟"
 
@@ -39,22 +39,15 @@ _HEADS = frozenset(
 
 def fold(text: str) -> str:
     """Spelling-insensitive form: no marks/tatweel, hamza and ta marbuta folded, single spaces."""
-    text = _MARKS.sub("", text).translate(_FOLD)
+    text = strip_marks(text).translate(_FOLD)
     return " ".join(text.strip(_QUOTES + " ").replace("“", "").replace("”", "").split())
 
 
 def strip_clitics(text: str) -> str:
     """Remove proclitics from the first word of a mention: بريف ديرالزور → ريف ديرالزور."""
     first, sep, rest = text.partition(" ")
-    candidates = [first]
     conjunction = first[:1] in ("و", "ف") and len(first) > 3 and fold(first) not in _W_NOUNS
-    if conjunction:
-        candidates.append(first[1:])
-    for word in list(candidates):
-        if word.startswith("لل") and len(word) > 3:
-            candidates.append("ال" + word[2:])
-        elif word[:1] in ("ب", "ل", "ك") and len(word) > 2:
-            candidates.append(word[1:])
+    candidates = proclitic_readings(first, conjunction=conjunction)
     for word in reversed(candidates[1:]):
         bare = fold(word)
         if word.startswith("ال") or bare in _FOLDED_HEADS or bare.removesuffix("ها") in _FOLDED_HEADS:
@@ -134,8 +127,4 @@ _MEMO_SIZE = 100_000
 def _proclitic_readings(text: str) -> list[str]:
     """The text with و/ف and then ب/ل/ك removed from its first word, in that order."""
     first, sep, rest = text.partition(" ")
-    words = [first[1:]] if first[:1] in ("و", "ف") and len(first) > 3 else []
-    for word in [first, *words]:
-        if word[:1] in ("ب", "ل", "ك") and len(word) > 3:
-            words.append(word[1:])
-    return [w + sep + rest for w in words]
+    return [w + sep + rest for w in proclitic_readings(first)[1:]]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from ie.core.document import Document
+from ie.core.fileio import sha256_file
 from ie.events.articles import Article, parse_date
 from ie.events.assembly import assemble
 from ie.events.canonical import DEFAULT_ALIASES, AliasTable
 from ie.events.records import ExtractionError, ExtractionRecord, entities_and_relations
+from ie.model.files import WEIGHTS
 from ie.model.prediction import Predictor
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS = "model.safetensors"
 
 
 def model_version(path: str | os.PathLike[str]) -> str:
@@ -42,11 +41,7 @@ def model_version(path: str | os.PathLike[str]) -> str:
     weights = path / WEIGHTS
     if not weights.is_file():
         return path.name or str(path)
-    h = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"{path.resolve().name}@{h.hexdigest()[:12]}"
+    return f"{path.resolve().name}@{sha256_file(weights)[:12]}"
 
 
 @contextlib.contextmanager

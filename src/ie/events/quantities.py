@@ -42,9 +42,10 @@ from pyarabic.number import text2number
 from pyarabic.number_const import NUMBER_WORDS
 
 from ie.events.canonical import fold
+from ie.text.arabic import ASCII_DIGITS, proclitic_readings, strip_marks
+from ie.text.sentences import SENTENCE_END_CHARS
 
-_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٬", "01234567890123456789,")
-_DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
+_INDIC = {**ASCII_DIGITS, ord("٬"): ","}  # and the Arabic thousands separator, for _DIGITS
 _DIGITS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
 _MORE = ("أكثر من", "يزيد عن", "يزيد على", "أزيد من", "تجاوز", "تجاوزت", "يتجاوز", "تتجاوز",
          "تخطى", "يفوق", "فاق", "فوق")  # fmt: skip
@@ -56,7 +57,7 @@ _AT_LEAST_AFTER = ("على الأقل",)
 _ARTICLE = "ال"  # "الـ 20": the article written apart from the number, after cleaning
 # How far around a mention parse_quantity_at looks (characters; within the mention's sentence).
 _CONTEXT = 48
-_CONTEXT_STOP = re.compile(r"[.!?؟…۔\n]")
+_CONTEXT_STOP = re.compile(f"[{re.escape(SENTENCE_END_CHARS)}\n]")
 _VAGUE = (
     # (phrases after clitic and article removal, count_min, count_max); longer phrases first
     (("عدد كبير", "أعداد كبيرة", "العديد"), 10, None),
@@ -82,23 +83,13 @@ class Quantity:
 
 
 def _clean(text: str) -> str:
-    text = _DIACRITICS.sub("", text.translate(_INDIC))
+    text = strip_marks(text.translate(_INDIC))
     return " ".join(text.split())
 
 
 def _forms(word: str) -> list[str]:
     """The word and its readings without proclitics (و/ف, then ب/ل/ك) and without the article."""
-    out = [word]
-    for w in list(out):
-        if w[:1] in ("و", "ف") and len(w) > 2:
-            out.append(w[1:])
-    for w in list(out):
-        if w.startswith("لل") and len(w) > 3:
-            out.append("ال" + w[2:])
-        elif w[:1] in ("ب", "ل", "ك") and len(w) > 2:
-            out.append(w[1:])
-    out += [w[2:] for w in out if w.startswith("ال") and len(w) > 3]
-    return out
+    return proclitic_readings(word, min_stem=2, article=True)  # وست: و + ست
 
 
 def _number_word(word: str) -> str | None:

@@ -21,10 +21,10 @@ from typing import Any
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
 from ie.text.normalize import normalize
+from ie.text.sentences import sentence_bounds
 
 IGNORE_INDEX = -100
 NO_RELATION = "none"
-SENTENCE_END = frozenset(".!?؟…۔")
 # Version of the feature layout; part of the dataset cache key.
 FEATURES_VERSION = "1"
 
@@ -226,11 +226,14 @@ class Featurizer:
 
     @staticmethod
     def _sentence_starts(text: str, words: list[Word]) -> list[int]:
-        """First token of every sentence: after sentence-final punctuation or a line break."""
+        """First token of every sentence (:func:`ie.text.sentences.sentence_bounds`): the first word
+        that starts at or after the sentence's first character."""
         starts = [0] if words else []
-        for a, b in zip(words, words[1:], strict=False):
-            if text[a.start : a.end] in SENTENCE_END or "\n" in text[a.end : b.start]:
-                starts.append(b.first_token)
+        word_starts = [w.start for w in words]
+        for start, _ in sentence_bounds(text)[1:]:
+            w = bisect.bisect_left(word_starts, start)
+            if w < len(words) and words[w].first_token > starts[-1]:
+                starts.append(words[w].first_token)
         return starts
 
     def _windows(self, words: list[Word], sent_starts: list[int], n_tokens: int) -> list[tuple[int, int]]:

@@ -65,6 +65,8 @@ from html.entities import html5 as _HTML5
 
 import pyarabic.araby as araby
 
+from ie.text.arabic import ASCII_DIGITS, EASTERN_DIGITS
+
 __all__ = ["EMAIL_TOKEN", "MENTION_TOKEN", "URL_TOKEN", "Normalized", "normalize"]
 
 _NONE = -1  # a character inserted by normalization (a space) that maps to no original character
@@ -128,8 +130,7 @@ _MENTION_REGEX = re.compile(r"@[\w\d]+")
 _BR = re.compile("<br />")
 _HTML_TAG = re.compile("</?[^>]*>")
 # Step 5: one character for one.
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_EASTERN_DIGITS = re.compile("[٠-٩۰-۹]+")
+_EASTERN_DIGITS = re.compile(f"[{EASTERN_DIGITS}]+")
 # Step 6.
 _REPETITION = re.compile(r"(\D)\1{2,}")
 # Step 7: arabert's REJECTED_CHARS_REGEX for second-generation models, plus "/" (it becomes "-" there first).
@@ -357,7 +358,7 @@ def normalize(text: str) -> Normalized:
     for pattern, emit, needle in _STEPS:
         if needle is None or (needle in text if isinstance(needle, str) else needle.search(text)):
             text, starts, ends = _rewrite(text, starts, ends, pattern, emit)
-    text = _EASTERN_DIGITS.sub(lambda m: m.group().translate(_DIGITS), text)
+    text = _EASTERN_DIGITS.sub(lambda m: m.group().translate(ASCII_DIGITS), text)
     text, starts, ends = _rewrite(text, starts, ends, _REPETITION, _emit_repetition)
     text = _REJECTED.sub(" ", text.replace("/", "-"))  # one character for one: origins unchanged
     for pattern, emit in _SPACING_STEPS:

@@ -1,0 +1,60 @@
+"""Arabic string helpers shared by every stage: marks, digits, proclitics.
+
+One home for each rule, so canonical names, quantities, sub-event cues and the AraBERT
+normalizer agree on what a mark, a digit or a proclitic is.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ASCII_DIGITS", "EASTERN_DIGITS", "proclitic_readings", "strip_marks", "to_ascii_digits"]
+
+# Harakat and tanwin (U+064B-U+065F), Quranic marks (U+0610-U+061A), superscript alef (U+0670) and
+# tatweel (U+0640): what a spelling-insensitive comparison ignores. The normalizer removes a wider
+# set (every combining mark, to match AraBERT's input), with offsets kept: see ie.text.normalize.
+_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
+
+# Arabic-Indic (U+0660-U+0669) then Persian (U+06F0-U+06F9) digits, in value order.
+EASTERN_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹"
+ASCII_DIGITS = str.maketrans(EASTERN_DIGITS, "0123456789" * 2)
+
+_CONJUNCTIONS = ("و", "ف")  # "and", "then"
+_PREPOSITIONS = ("ب", "ل", "ك")  # "with/in", "for", "like"
+_ARTICLE = "ال"
+
+
+def strip_marks(text: str) -> str:
+    """``text`` without harakat, Quranic marks, superscript alef and tatweel (``قَصْفـ`` → ``قصف``)."""
+    return _MARKS.sub("", text)
+
+
+def to_ascii_digits(text: str) -> str:
+    """Arabic-Indic and Persian digits as ASCII ones, one character for one (offsets stay valid)."""
+    return text.translate(ASCII_DIGITS)
+
+
+def proclitic_readings(
+    word: str, *, min_stem: int = 3, conjunction: bool = True, article: bool = False
+) -> list[str]:
+    """``word`` first, then its readings without proclitics, in this order: without the conjunction
+    و/ف, then without the preposition ب/ل/ك of each of those (``لل`` read as ``ال``), then, with
+    ``article``, without the article.
+
+    A conjunction is removed only when ``min_stem`` letters remain: 3 for names (``وقت`` is a word,
+    not و + قت), 2 for number words (``وست`` is و + ست). A preposition always leaves 2 letters or more,
+    the article more than 1. ``conjunction=False`` keeps a leading و/ف (a caller that knows the word
+    begins with one, ``وادي``). Callers look the readings up in a closed list (head nouns, aliases,
+    number words, cue words), which is what keeps the over-eager ones harmless.
+    """
+    out = [word]
+    if conjunction and word[:1] in _CONJUNCTIONS and len(word) > min_stem:
+        out.append(word[1:])
+    for w in list(out):
+        if w.startswith("لل") and len(w) > 3:
+            out.append(_ARTICLE + w[2:])
+        elif w[:1] in _PREPOSITIONS and len(w) > 2:
+            out.append(w[1:])
+    if article:
+        out += [w[2:] for w in out if w.startswith(_ARTICLE) and len(w) > 3]
+    return out
