@@ -37,8 +37,6 @@ class Predictor:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if next(model.parameters()).device != self.device:
             self.model.to(self.device)
-        if self.device.type == "cpu":
-            _tune_malloc()
         cfg = model.config
         self.featurizer = Featurizer(tokenizer, cfg.schema_obj, cfg.window_length, cfg.window_stride)
         self.schema = self.featurizer.schema
@@ -234,17 +232,22 @@ class Predictor:
 
 
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-_malloc_tuned = False
+_heap_guard: _HeapGuard | None = None
 
 
-def _tune_malloc(threshold: int = 4 << 20) -> None:
-    """Serve CPU allocations of 4 MiB and more (activations, hidden states) with their own mappings,
-    returned to the OS when freed. glibc otherwise raises this threshold as big blocks are freed,
-    after which they come from the heap and fragment it. Process-wide, once; no-op off glibc."""
-    global _malloc_tuned
-    if _malloc_tuned:
+def tune_cpu_memory(threshold: int = 4 << 20) -> None:
+    """Opt-in, process-wide malloc tuning for long CPU inference runs; entry points call it
+    (``ie-extract``, ``evaluate.py``), library code never does.
+
+    Allocations of ``threshold`` bytes and more (activations, hidden states) get their own
+    mappings, returned to the OS when freed: glibc otherwise raises this threshold as big blocks
+    are freed, after which they come from the heap and fragment it. And after each CPU batch the
+    predictor gives the free pages glibc keeps back to the OS when they pile up (:class:`_HeapGuard`).
+    Idempotent; no-op off glibc."""
+    global _heap_guard
+    if _heap_guard is not None:
         return
-    _malloc_tuned = True
+    _heap_guard = _HeapGuard()
     try:
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):
@@ -254,7 +257,7 @@ def _tune_malloc(threshold: int = 4 << 20) -> None:
 class _HeapGuard:
     """Gives the pages glibc keeps after CPU tensors are freed back to the OS, when they pile up.
 
-    What :func:`_tune_malloc` leaves on the heap (small blocks of batches of varying shape) still
+    What the mmap threshold leaves on the heap (small blocks of batches of varying shape) still
     fragments it; glibc then holds on to freed memory and a long stream of articles sees its
     resident memory climb although nothing stays alive (+400 MiB over 3,000 articles before both).
     After each batch the resident size is read (``/proc/self/statm``, microseconds); once it exceeds
@@ -288,14 +291,9 @@ class _HeapGuard:
             self.floor = self._resident()
 
 
-_heap_guard: _HeapGuard | None = None
-
-
 def _release_free_memory() -> None:
-    global _heap_guard
-    if _heap_guard is None:
-        _heap_guard = _HeapGuard()
-    _heap_guard.check()
+    if _heap_guard is not None:  # only once an entry point opted in (tune_cpu_memory)
+        _heap_guard.check()
 
 
 def quantize_int8(model: JointModel) -> JointModel:
