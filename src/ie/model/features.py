@@ -146,6 +146,7 @@ class Featurizer:
         self.span_label2id = {label: i for i, label in enumerate(self.span_labels)}
         self.relation_labels = (NO_RELATION, *schema.relation_labels)
         self.relation2id = {label: i for i, label in enumerate(self.relation_labels)}
+        self.candidate = schema.candidate_table()  # [head label id][tail label id]
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> list[EncodedText]:
@@ -318,10 +319,9 @@ class Featurizer:
                     inside.append((spans[sid], offset + t0 - ws, offset + t1 - ws))
             pairs, pair_labels = [], []
             for head, hs, he in inside:
-                if not self.schema.is_trigger(head.label):
-                    continue
+                candidate = self.candidate[self.span_label2id[head.label]]
                 for tail, ts, te in inside:
-                    if tail.id == head.id or not self.schema.is_candidate_pair(head.label, tail.label):
+                    if tail.id == head.id or not candidate[self.span_label2id[tail.label]]:
                         continue
                     label = gold.get((head.id, tail.id), NO_RELATION)
                     if label != NO_RELATION:

@@ -41,15 +41,8 @@ class Predictor:
         self.featurizer = Featurizer(tokenizer, cfg.schema_obj, cfg.window_length, cfg.window_stride)
         self.schema = self.featurizer.schema
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        labels = self.featurizer.span_labels
         # [head label id, tail label id] -> is the pair a relation candidate (a trigger and an argument)
-        self._candidate = torch.tensor(
-            [
-                [self.schema.is_trigger(h) and self.schema.is_candidate_pair(h, t) for t in labels]
-                for h in labels
-            ],
-            dtype=torch.bool,
-        )
+        self._candidate = torch.tensor(self.featurizer.candidate, dtype=torch.bool)
 
     @classmethod
     def from_pretrained(
