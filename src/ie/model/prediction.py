@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ie.core.document import Document, Relation
-from ie.model.features import EncodedText, Featurizer
+from ie.model.features import EncodedText, Featurizer, pad
 from ie.model.modeling import JointModel
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
@@ -108,13 +108,9 @@ class Predictor:
         where: dict[tuple[int, int], tuple[int, int]] = {}  # (text, window) -> (batch, row)
         for b in range(0, len(items), batch_size):
             batch = items[b : b + batch_size]
-            rows = [chunk[i].window_input_ids(k, f.prefix, f.suffix) for i, k in batch]
-            width = max(map(len, rows))
-            input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, ids in enumerate(rows):
-                input_ids[r, : len(ids)] = torch.as_tensor(ids)
-                mask[r, : len(ids)] = 1
+            input_ids, mask = pad(
+                [chunk[i].window_input_ids(k, f.prefix, f.suffix) for i, k in batch], self.pad_id
+            )
             # No padding in the batch (windows sorted by length): no mask, so attention takes its
             # fastest kernel (decided here, on the CPU copy, so an accelerator is not synced).
             full = bool(mask.all())
