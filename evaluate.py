@@ -62,6 +62,9 @@ def _main(argv: list[str]) -> int:
         p.error(f"unrecognized arguments: {' '.join(fields)}")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logging.getLogger("accelerate").setLevel(logging.WARNING)
+    from ie.model.prediction import tune_cpu_memory
+
+    tune_cpu_memory()  # process-wide malloc tuning: entry points opt in, library code does not
     try:
         result = run(
             args.output_dir,

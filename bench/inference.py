@@ -233,7 +233,7 @@ class Ours:
         from ie.model.prediction import Predictor
 
         predictor = Predictor.from_pretrained(path, device=device, precision=precision)
-        self.extractor = Extractor(predictor, AliasTable.load(), model_version(path))
+        self.extractor = Extractor(predictor, AliasTable.load(), model_version(path), pause_gc=True)
         self.batch_size = batch_size
         self.config = predictor.model.config.encoder_config
 
@@ -438,9 +438,12 @@ def bench_size(
 def main(argv: list[str] | None = None) -> int:
     import torch
 
+    from ie.model.prediction import tune_cpu_memory
+
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    tune_cpu_memory()  # what ie-extract switches on, so the figures are those of the CLI
     started = time.perf_counter()
     load = common.load_average()
     dtypes = sorted({"float32", "bfloat16" if args.bf16 else "float32", *args.precisions} - {"int8"})

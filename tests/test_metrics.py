@@ -1,4 +1,5 @@
-"""ie.evaluation.metrics on real seed text: hand-checked figures, word-level seqeval, gold against itself."""
+"""The scorer (ie.core.scoring) and the report figures (ie.evaluation.metrics) on real seed text:
+hand-checked figures, word-level seqeval, gold against itself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from ie.annotation.labelstudio import load_documents
 from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA
-from ie.evaluation.metrics import MISSED, score, words
+from ie.core.scoring import exact_match_scores
+from ie.evaluation.metrics import MISSED, exact_block, score, words
 from ie.text.sentences import sentence_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +128,38 @@ def test_hand_checked_relations(first_sentence: Document, perturbed: Document):
     for label in ("instrument", "time"):
         assert pt[label]["f1"] is None
     assert rel["macro"]["f1"] == pytest.approx((2 / 3 + 4 / 7 + 2 / 3 + 3) / 6)
+
+
+def test_training_figures_are_the_report_figures(first_sentence: Document, perturbed: Document):
+    """The micro figures training logs per epoch come from the same scorer as the report: the hand
+    counts above, once more, and duplicates count as in the report (multisets, not sets)."""
+    logged = exact_match_scores([first_sentence], [perturbed])
+    report = score([first_sentence], [perturbed])
+    expected = {
+        "entity": (0.8, 8 / 11, 16 / 21),
+        "trigger": (1.0, 1.0, 1.0),
+        "span": (10 / 12, 10 / 13, 0.8),
+        "relation": (7 / 9, 0.7, 14 / 19),
+    }
+    blocks = {kind: report[name]["exact"]["micro"] for kind, name in
+              (("entity", "entities"), ("trigger", "triggers"), ("span", "spans"))}  # fmt: skip
+    blocks["relation"] = report["relations"]["micro"]
+    for kind, prf in expected.items():
+        got = tuple(logged[f"{kind}_{k}"] for k in ("precision", "recall", "f1"))
+        assert got == pytest.approx(prf, abs=1e-12)
+        assert got == tuple(blocks[kind][k] for k in ("precision", "recall", "f1"))
+    assert logged["combined_f1"] == pytest.approx((0.8 + 14 / 19) / 2, abs=1e-12)
+
+    # a span predicted twice (same offsets and label, another id) is one hit and two predictions
+    e1 = first_sentence.span("e1")
+    doubled = Document(first_sentence.id, first_sentence.text,
+                       [*first_sentence.spans, dataclasses.replace(e1, id="e1bis")],
+                       [*first_sentence.relations, Relation("t1", "e1bis", "target")])  # fmt: skip
+    twice = exact_match_scores([first_sentence], [doubled])
+    assert (twice["span_precision"], twice["span_recall"]) == (13 / 14, 1.0)
+    assert (twice["relation_precision"], twice["relation_recall"]) == (10 / 11, 1.0)
+    exact = exact_block([first_sentence], [doubled], SCHEMA.span_labels)["micro"]
+    assert (exact["tp"], exact["predicted"], exact["support"], exact["precision"]) == (13, 14, 13, 13 / 14)
 
 
 def test_hand_checked_confusion(first_sentence: Document, perturbed: Document):

@@ -204,13 +204,16 @@ def _transformers_bars(enabled: bool) -> Iterator[None]:
 def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any, done: set[str]) -> int:
     """Load the model, extract this process's share, merge (main process); the exit status."""
     from ie.events.extraction import Extractor
+    from ie.model.prediction import tune_cpu_memory
 
+    tune_cpu_memory()  # process-wide: this entry point opts in, as it does to pausing the GC per chunk
     show = state.is_main_process
     try:
         with _transformers_bars(enabled=show and not args.no_progress):
             extractor = Extractor.from_pretrained(
-                args.model, device=args.device or state.device, aliases=aliases, precision=args.precision
-            )
+                args.model, device=args.device or state.device, aliases=aliases, precision=args.precision,
+                pause_gc=True,
+            )  # fmt: skip
     except Exception as e:  # a broken model directory: one line, not a traceback
         return _fail(f"--model {args.model}: cannot load the model ({type(e).__name__}: {e})", show)
 

@@ -73,7 +73,21 @@ class Schema:
         return tuple(r.name for r in self.relation_types if head_label in r.heads and tail_label in r.tails)
 
     def is_candidate_pair(self, head_label: str, tail_label: str) -> bool:
-        return bool(self.candidate_relations(head_label, tail_label))
+        """Does the relation head score this pair: a trigger head and a relation type allowing it."""
+        return self.is_trigger(head_label) and bool(self.candidate_relations(head_label, tail_label))
+
+    def relation_table(self) -> tuple[tuple[tuple[bool, ...], ...], ...]:
+        """``[head][tail][relation]``: may that relation link the two labels (indices into
+        :attr:`span_labels` and :attr:`relation_labels`). The model masks forbidden labels with it."""
+        return tuple(
+            tuple(tuple(h in r.heads and t in r.tails for r in self.relation_types) for t in self.span_labels)
+            for h in self.span_labels
+        )
+
+    def candidate_table(self) -> tuple[tuple[bool, ...], ...]:
+        """``[head][tail]``: :meth:`is_candidate_pair` by index into :attr:`span_labels`: the
+        (trigger, argument) pairs that training labels and prediction scores."""
+        return tuple(tuple(self.is_candidate_pair(h, t) for t in self.span_labels) for h in self.span_labels)
 
     # -- serialisation -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -25,17 +25,12 @@ from datetime import date
 from typing import Any
 
 from ie.core.document import Document
+from ie.core.scoring import Tally, prf
 from ie.events.assembly import ArticleEvents, Casualty, Mention, Strike, assemble
 from ie.events.canonical import AliasTable, fold
 
 STRIKE_ROLES = ("attackers", "targets", "locations", "instruments", "time")
 CASUALTY_ROLES = ("victims",)
-
-
-def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def _overlap(a: Sequence[Mention], b: Sequence[Mention]) -> int:
@@ -69,20 +64,6 @@ def _names(event: Strike | Casualty, role: str) -> set[str]:
     return {fold(m.canonical) for m in mentions}
 
 
-class _Counts:
-    def __init__(self) -> None:
-        self.c: dict[str, list[int]] = {}
-
-    def add(self, key: str, tp: int, n_pred: int, n_gold: int) -> None:
-        row = self.c.setdefault(key, [0, 0, 0])
-        row[0] += tp
-        row[1] += n_pred
-        row[2] += n_gold
-
-    def prf(self, key: str) -> tuple[float, float, float]:
-        return _prf(*self.c.get(key, [0, 0, 0]))
-
-
 def event_scores(
     gold_docs: Sequence[Document],
     pred_docs: Sequence[Document],
@@ -100,7 +81,7 @@ def event_scores(
         raise ValueError(f"{len(gold_docs)} gold documents but {len(pred_docs)} predicted ones")
     aliases = aliases or AliasTable.load()
     dates = list(article_dates) if article_dates is not None else [None] * len(gold_docs)
-    counts = _Counts()
+    counts = Tally()
     n = dict.fromkeys(("gold_strikes", "pred_strikes", "matched_strikes", "gold_casualties",
                        "pred_casualties", "matched_casualties", "count_total", "count_correct",
                        "link_total", "link_correct"), 0)  # fmt: skip
@@ -111,7 +92,7 @@ def event_scores(
         _score_article(gold, pred, counts, n)
 
     out: dict[str, float] = {}
-    out["strike_precision"], out["strike_recall"], out["strike_f1"] = _prf(
+    out["strike_precision"], out["strike_recall"], out["strike_f1"] = prf(
         n["matched_strikes"], n["pred_strikes"], n["gold_strikes"]
     )
     out["argument_precision"], out["argument_recall"], out["argument_f1"] = counts.prf("all")
@@ -122,7 +103,7 @@ def event_scores(
             r,
             f,
         )
-    out["casualty_precision"], out["casualty_recall"], out["casualty_f1"] = _prf(
+    out["casualty_precision"], out["casualty_recall"], out["casualty_f1"] = prf(
         n["matched_casualties"], n["pred_casualties"], n["gold_casualties"]
     )
     out["casualty_count_accuracy"] = n["count_correct"] / n["count_total"] if n["count_total"] else 0.0
@@ -134,7 +115,7 @@ def event_scores(
     return out
 
 
-def _score_article(gold: ArticleEvents, pred: ArticleEvents, counts: _Counts, n: dict[str, int]) -> None:
+def _score_article(gold: ArticleEvents, pred: ArticleEvents, counts: Tally, n: dict[str, int]) -> None:
     strikes = _match(gold.strikes, pred.strikes)
     n["gold_strikes"] += len(gold.strikes)
     n["pred_strikes"] += len(pred.strikes)

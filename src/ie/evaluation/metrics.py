@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import bisect
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ie.annotation.labelstudio import is_word_char
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
+from ie.core.scoring import exact_relation_tally, exact_span_tally, prf
 
 MISSED = "(missed)"
 SPURIOUS = "(spurious)"
@@ -125,24 +125,9 @@ def tag_sequences(
 # ---------------------------------------------------------------------------------------------
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
-
-
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
 def _prf(tp: int, predicted: int, support: int) -> dict[str, Any]:
-    p, r = _ratio(tp, predicted), _ratio(tp, support)
-    return {
-        "precision": p,
-        "recall": r,
-        "f1": _f1(p, r),
-        "tp": tp,
-        "predicted": predicted,
-        "support": support,
-    }
+    p, r, f = prf(tp, predicted, support)
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "predicted": predicted, "support": support}
 
 
 def block_from_counts(counts: dict[str, tuple[int, int, int]], labels: Sequence[str]) -> dict[str, Any]:
@@ -197,62 +182,22 @@ def _take(target: dict[str, Any], row: dict[str, Any]) -> None:
     target["f1"] = float(row["f1-score"])
 
 
-def _span_key(s: Span) -> tuple[int, int, str]:
-    return (s.start, s.end, s.label)
-
-
 def exact_block(gold: Sequence[Document], pred: Sequence[Document], labels: Sequence[str]) -> dict[str, Any]:
     """Exact-span matching: a predicted span is right when start, end and label all match."""
-    keep = set(labels)
-    tp: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    n_gold: Counter[str] = Counter()
-    for g, p in _pairs(gold, pred):
-        gc = Counter(_span_key(s) for s in g.spans if s.label in keep)
-        pc = Counter(_span_key(s) for s in p.spans if s.label in keep)
-        for key, n in (gc & pc).items():
-            tp[key[2]] += n
-        for key, n in pc.items():
-            n_pred[key[2]] += n
-        for key, n in gc.items():
-            n_gold[key[2]] += n
-    return block_from_counts({lab: (tp[lab], n_pred[lab], n_gold[lab]) for lab in labels}, labels)
-
-
-def relation_keys(doc: Document) -> Counter[tuple]:
-    """Relations keyed by both spans' offsets and types and the label (span ids do not matter)."""
-    spans = doc.spans_by_id
-    keys: Counter[tuple] = Counter()
-    for r in doc.relations:
-        missing = [i for i in (r.head, r.tail) if i not in spans]
-        if missing:
-            raise ValueError(
-                f"document {doc.id}: relation {r.head}->{r.tail} refers to missing span(s) {missing}"
-            )
-        keys[(*_span_key(spans[r.head]), *_span_key(spans[r.tail]), r.label)] += 1
-    return keys
+    tally = exact_span_tally(_pairs(gold, pred), labels)
+    return block_from_counts({lab: tally.get(lab) for lab in labels}, labels)
 
 
 def relation_block(
     gold: Sequence[Document], pred: Sequence[Document], schema: Schema = SCHEMA
 ) -> dict[str, Any]:
     """Strict relation P/R/F1: both argument spans exact (offsets and types) and the label right."""
-    tp: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    n_gold: Counter[str] = Counter()
-    for g, p in _pairs(gold, pred):
-        gk, pk = relation_keys(g), relation_keys(p)
-        for key, n in (gk & pk).items():
-            tp[key[-1]] += n
-        for key, n in pk.items():
-            n_pred[key[-1]] += n
-        for key, n in gk.items():
-            n_gold[key[-1]] += n
+    tally = exact_relation_tally(_pairs(gold, pred))
     labels = schema.relation_labels
-    unknown = sorted(set(n_pred) - set(labels))
+    unknown = sorted(k for k, (_, predicted, _) in tally.counts.items() if predicted and k not in labels)
     if unknown:
         raise ValueError(f"predicted relation label(s) {unknown} are not in the schema")
-    return block_from_counts({lab: (tp[lab], n_pred[lab], n_gold[lab]) for lab in labels}, labels)
+    return block_from_counts({lab: tally.get(lab) for lab in labels}, labels)
 
 
 # ---------------------------------------------------------------------------------------------

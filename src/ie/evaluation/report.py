@@ -19,7 +19,8 @@ from typing import Any
 from ie.core.document import Document, Span
 from ie.core.fileio import atomic_write_text
 from ie.core.schema import SCHEMA, Schema
-from ie.evaluation.metrics import MISSED, relation_keys
+from ie.core.scoring import relation_keys
+from ie.evaluation.metrics import MISSED
 
 
 @dataclass

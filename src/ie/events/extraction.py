@@ -46,7 +46,8 @@ def model_version(path: str | os.PathLike[str]) -> str:
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a chunk is processed.
+    """No cyclic garbage collection while a chunk is processed (``Extractor(pause_gc=True)``: the
+    collector is process-wide, so an entry point opts in, as ``ie-extract`` does).
 
     A chunk allocates tens of thousands of small objects (spans, records), almost none in cycles:
     reference counting frees them. Each allocation burst still triggers full collections that walk
@@ -65,10 +66,17 @@ def _gc_paused() -> Iterator[None]:
 class Extractor:
     """A :class:`~ie.model.prediction.Predictor` plus event assembly and canonical names."""
 
-    def __init__(self, predictor: Predictor, aliases: AliasTable | None = None, model: str = "unknown"):
+    def __init__(
+        self,
+        predictor: Predictor,
+        aliases: AliasTable | None = None,
+        model: str = "unknown",
+        pause_gc: bool = False,
+    ):
         self.predictor = predictor
         self.aliases = aliases or AliasTable.load()
         self.model = model
+        self.pause_gc = pause_gc
 
     @classmethod
     def from_pretrained(
@@ -77,11 +85,12 @@ class Extractor:
         device: Any = None,
         aliases: AliasTable | str | os.PathLike[str] = DEFAULT_ALIASES,
         precision: str = "float32",
+        pause_gc: bool = False,
     ) -> Extractor:
-        """``precision``: see :meth:`Predictor.from_pretrained`."""
+        """``precision``: see :meth:`Predictor.from_pretrained`; ``pause_gc``: see :func:`_gc_paused`."""
         table = aliases if isinstance(aliases, AliasTable) else AliasTable.load(aliases)
         predictor = Predictor.from_pretrained(path, device=device, precision=precision)
-        return cls(predictor, table, model_version(path))
+        return cls(predictor, table, model_version(path), pause_gc)
 
     # -- one article ---------------------------------------------------------------------------
     def extract(
@@ -139,8 +148,14 @@ class Extractor:
         if chunk:
             yield from self._chunk(chunk, batch_size)
 
-    @_gc_paused()  # around the whole chunk, never around the caller's handling of what it yields
     def _chunk(self, chunk: list[Article], batch_size: int) -> list[ExtractionRecord | ExtractionError]:
+        # around the whole chunk, never around the caller's handling of what it yields
+        with _gc_paused() if self.pause_gc else contextlib.nullcontext():
+            return self._chunk_records(chunk, batch_size)
+
+    def _chunk_records(
+        self, chunk: list[Article], batch_size: int
+    ) -> list[ExtractionRecord | ExtractionError]:
         out: list[ExtractionRecord | ExtractionError | None] = [None] * len(chunk)
         todo = []
         for i, a in enumerate(chunk):

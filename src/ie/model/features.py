@@ -146,6 +146,7 @@ class Featurizer:
         self.span_label2id = {label: i for i, label in enumerate(self.span_labels)}
         self.relation_labels = (NO_RELATION, *schema.relation_labels)
         self.relation2id = {label: i for i, label in enumerate(self.relation_labels)}
+        self.candidate = schema.candidate_table()  # [head label id][tail label id]
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> list[EncodedText]:
@@ -321,10 +322,9 @@ class Featurizer:
                     inside.append((spans[sid], offset + t0 - ws, offset + t1 - ws))
             pairs, pair_labels = [], []
             for head, hs, he in inside:
-                if not self.schema.is_trigger(head.label):
-                    continue
+                candidate = self.candidate[self.span_label2id[head.label]]
                 for tail, ts, te in inside:
-                    if tail.id == head.id or not self.schema.is_candidate_pair(head.label, tail.label):
+                    if tail.id == head.id or not candidate[self.span_label2id[tail.label]]:
                         continue
                     label = gold.get((head.id, tail.id), NO_RELATION)
                     if label != NO_RELATION:
@@ -400,29 +400,33 @@ def _first_in(sorted_values: list[int], low: int, high: int) -> int | None:
     return sorted_values[i] if i < len(sorted_values) and sorted_values[i] <= high else None
 
 
+def pad(rows: Sequence[Sequence[int]], value: int, width: int | None = None) -> tuple[Any, Any]:
+    """Rows of ids right-padded with ``value`` to ``width`` (default: the longest row): the
+    ``[rows, width]`` long tensor and its attention mask (1 on real entries). The one padding rule of
+    training batches and inference batches."""
+    import torch
+
+    width = max(map(len, rows)) if width is None else width
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, row in enumerate(rows):
+        out[b, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+        mask[b, : len(row)] = 1
+    return out, mask
+
+
 def collate(rows: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
     """Dynamic padding to the longest window in the batch; relation pairs get their row index prepended."""
     import torch
 
-    width = max(len(r["input_ids"]) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
-    pairs: list[list[int]] = []
-    pair_labels: list[int] = []
-    for b, r in enumerate(rows):
-        n = len(r["input_ids"])
-        input_ids[b, :n] = torch.as_tensor(r["input_ids"])
-        attention_mask[b, :n] = 1
-        if "labels" in r:
-            labels[b, :n] = torch.as_tensor(r["labels"])
-        pairs += [[b, *p] for p in r.get("relation_pairs", [])]
-        pair_labels += list(r.get("relation_labels", []))
-    batch = {
+    input_ids, attention_mask = pad([r["input_ids"] for r in rows], pad_token_id)
+    labels, _ = pad([r.get("labels", []) for r in rows], IGNORE_INDEX, input_ids.shape[1])
+    pairs = [[b, *p] for b, r in enumerate(rows) for p in r.get("relation_pairs", [])]
+    pair_labels = [label for r in rows for label in r.get("relation_labels", [])]
+    return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "labels": labels,
         "relation_pairs": torch.tensor(pairs, dtype=torch.long).reshape(-1, 7),
         "relation_labels": torch.tensor(pair_labels, dtype=torch.long),
     }
-    return batch

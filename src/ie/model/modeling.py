@@ -247,15 +247,8 @@ class JointModel(PreTrainedModel):
             nn.Dropout(config.classifier_dropout),
             nn.Linear(config.relation_hidden_size, n_rel),
         )
-        schema = config.schema_obj
-        allowed = [
-            [
-                [True] + [schema.allows(r, h, t) for r in config.relation_labels[1:]]
-                for t in config.span_labels
-            ]
-            for h in config.span_labels
-        ]
-        self._allowed_table = allowed
+        # [head label, tail label, relation label]: "none" (index 0) always, the others as the schema says
+        self._allowed_table = [[[True, *rels] for rels in row] for row in config.schema_obj.relation_table()]
         self._allowed: dict[torch.device, torch.Tensor] = {}
         self.post_init()
 

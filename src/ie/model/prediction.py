@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ie.core.document import Document, Relation
-from ie.model.features import EncodedText, Featurizer
+from ie.model.features import EncodedText, Featurizer, pad
 from ie.model.modeling import JointModel
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
@@ -37,21 +37,12 @@ class Predictor:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if next(model.parameters()).device != self.device:
             self.model.to(self.device)
-        if self.device.type == "cpu":
-            _tune_malloc()
         cfg = model.config
         self.featurizer = Featurizer(tokenizer, cfg.schema_obj, cfg.window_length, cfg.window_stride)
         self.schema = self.featurizer.schema
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        labels = self.featurizer.span_labels
         # [head label id, tail label id] -> is the pair a relation candidate (a trigger and an argument)
-        self._candidate = torch.tensor(
-            [
-                [self.schema.is_trigger(h) and self.schema.is_candidate_pair(h, t) for t in labels]
-                for h in labels
-            ],
-            dtype=torch.bool,
-        )
+        self._candidate = torch.tensor(self.featurizer.candidate, dtype=torch.bool)
 
     @classmethod
     def from_pretrained(
@@ -117,13 +108,9 @@ class Predictor:
         where: dict[tuple[int, int], tuple[int, int]] = {}  # (text, window) -> (batch, row)
         for b in range(0, len(items), batch_size):
             batch = items[b : b + batch_size]
-            rows = [chunk[i].window_input_ids(k, f.prefix, f.suffix) for i, k in batch]
-            width = max(map(len, rows))
-            input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, ids in enumerate(rows):
-                input_ids[r, : len(ids)] = torch.as_tensor(ids)
-                mask[r, : len(ids)] = 1
+            input_ids, mask = pad(
+                [chunk[i].window_input_ids(k, f.prefix, f.suffix) for i, k in batch], self.pad_id
+            )
             # No padding in the batch (windows sorted by length): no mask, so attention takes its
             # fastest kernel (decided here, on the CPU copy, so an accelerator is not synced).
             full = bool(mask.all())
@@ -234,17 +221,22 @@ class Predictor:
 
 
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-_malloc_tuned = False
+_heap_guard: _HeapGuard | None = None
 
 
-def _tune_malloc(threshold: int = 4 << 20) -> None:
-    """Serve CPU allocations of 4 MiB and more (activations, hidden states) with their own mappings,
-    returned to the OS when freed. glibc otherwise raises this threshold as big blocks are freed,
-    after which they come from the heap and fragment it. Process-wide, once; no-op off glibc."""
-    global _malloc_tuned
-    if _malloc_tuned:
+def tune_cpu_memory(threshold: int = 4 << 20) -> None:
+    """Opt-in, process-wide malloc tuning for long CPU inference runs; entry points call it
+    (``ie-extract``, ``evaluate.py``), library code never does.
+
+    Allocations of ``threshold`` bytes and more (activations, hidden states) get their own
+    mappings, returned to the OS when freed: glibc otherwise raises this threshold as big blocks
+    are freed, after which they come from the heap and fragment it. And after each CPU batch the
+    predictor gives the free pages glibc keeps back to the OS when they pile up (:class:`_HeapGuard`).
+    Idempotent; no-op off glibc."""
+    global _heap_guard
+    if _heap_guard is not None:
         return
-    _malloc_tuned = True
+    _heap_guard = _HeapGuard()
     try:
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):
@@ -254,7 +246,7 @@ def _tune_malloc(threshold: int = 4 << 20) -> None:
 class _HeapGuard:
     """Gives the pages glibc keeps after CPU tensors are freed back to the OS, when they pile up.
 
-    What :func:`_tune_malloc` leaves on the heap (small blocks of batches of varying shape) still
+    What the mmap threshold leaves on the heap (small blocks of batches of varying shape) still
     fragments it; glibc then holds on to freed memory and a long stream of articles sees its
     resident memory climb although nothing stays alive (+400 MiB over 3,000 articles before both).
     After each batch the resident size is read (``/proc/self/statm``, microseconds); once it exceeds
@@ -288,14 +280,9 @@ class _HeapGuard:
             self.floor = self._resident()
 
 
-_heap_guard: _HeapGuard | None = None
-
-
 def _release_free_memory() -> None:
-    global _heap_guard
-    if _heap_guard is None:
-        _heap_guard = _HeapGuard()
-    _heap_guard.check()
+    if _heap_guard is not None:  # only once an entry point opted in (tune_cpu_memory)
+        _heap_guard.check()
 
 
 def quantize_int8(model: JointModel) -> JointModel:

@@ -40,6 +40,7 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 from ie.core.document import Document
 from ie.core.fileio import _UMASK, OutputLocked, atomic_write_json, atomic_write_text, output_lock
 from ie.core.schema import SCHEMA
+from ie.core.scoring import exact_match_scores
 from ie.model.encoder import EncoderSpec, build_encoder
 from ie.model.features import FEATURES_VERSION, Coverage, Featurizer, collate
 from ie.model.modeling import JointModel, JointModelConfig, model_card, use_fast_dropout
@@ -454,46 +455,6 @@ def prepare_train_loader(accelerator: Any, loader: DataLoader) -> Any:
 # ---------------------------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------------------------
-
-
-def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
-
-def exact_match_scores(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, float]:
-    """Micro P/R/F1 on exact spans (label, start, end) per kind, and on exact relations (both spans
-    exact, label right). The full report with seqeval lives in the evaluation module."""
-    counts: dict[str, list[int]] = {k: [0, 0, 0] for k in ("entity", "trigger", "span", "relation")}
-    for g, p in zip(gold, pred, strict=True):
-        gs = {(s.start, s.end, s.label) for s in g.spans}
-        ps = {(s.start, s.end, s.label) for s in p.spans}
-        for kind in ("entity", "trigger"):
-            gk = {s for s in gs if SCHEMA.kind(s[2]) == kind}
-            pk = {s for s in ps if SCHEMA.kind(s[2]) == kind}
-            counts[kind] = [
-                a + b for a, b in zip(counts[kind], (len(gk & pk), len(pk), len(gk)), strict=True)
-            ]
-        counts["span"] = [
-            a + b for a, b in zip(counts["span"], (len(gs & ps), len(ps), len(gs)), strict=True)
-        ]
-        gsp, psp = g.spans_by_id, p.spans_by_id
-
-        def key(spans: dict, r: Any) -> tuple:
-            h, t = spans[r.head], spans[r.tail]
-            return (h.start, h.end, h.label, t.start, t.end, t.label, r.label)
-
-        gr = {key(gsp, r) for r in g.relations}
-        pr = {key(psp, r) for r in p.relations}
-        counts["relation"] = [
-            a + b for a, b in zip(counts["relation"], (len(gr & pr), len(pr), len(gr)), strict=True)
-        ]
-    out: dict[str, float] = {}
-    for kind, (tp, n_pred, n_gold) in counts.items():
-        out[f"{kind}_precision"], out[f"{kind}_recall"], out[f"{kind}_f1"] = _prf(tp, n_pred, n_gold)
-    out["combined_f1"] = (out["span_f1"] + out["relation_f1"]) / 2
-    return out
 
 
 def evaluate_model(
