@@ -44,17 +44,14 @@ import argparse
 import contextlib
 import os
 import sys
-import time
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ie.cli.conventions import BAD_INPUT, FAILED, error, run_main, underscore_flags
-from ie.core.fileio import OutputLocked, atomic_write_text, output_lock
-from ie.events import outputs
-from ie.events.articles import Article, InputError, check_inputs, count_articles, iter_articles, parse_date
-from ie.events.outputs import FORMATS, OutputError, WriteFailed, check_output, prepare_output
+from ie.core.fileio import atomic_write_text
+from ie.events.articles import InputError, check_inputs, parse_date
+from ie.events.outputs import FORMATS, OutputError, check_output
 from ie.model.files import check_model_dir
 
 # ie.model.prediction.PRECISIONS, repeated here: importing ie.model.prediction imports torch (seconds), and
@@ -161,7 +158,8 @@ def _main(argv: list[str]) -> int:
 
     import torch
     from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
+
+    from ie.events import batch
 
     # cpu=True lets torchrun-launched processes without CUDA form a gloo group (MULTI_CPU)
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
@@ -169,21 +167,11 @@ def _main(argv: list[str]) -> int:
     with contextlib.ExitStack() as held:
         # the main process holds the output's lock for the whole launch: its ranks write their part
         # files under it, and a second run on the same output is refused before it loads a model
-        shared: list[Any] = [None, None]
-        if state.is_main_process:
-            try:
-                held.enter_context(output_lock(args.output))
-                shared[1] = prepare_output(args.output, args.format, args.resume, args.overwrite)
-            except (OutputLocked, OutputError) as e:
-                shared[0] = str(e)
-            except OSError as e:
-                shared[0] = f"--output {args.output}: {e.strerror or e} ({e.filename or args.output})"
-        broadcast_object_list(shared)
-        error = shared[0]
-        if error is None:
-            return _run(args, inputs, aliases, state, shared[1])
+        problem, done = batch.claim_output(state, args.output, args.format, args.resume, args.overwrite, held)
+        if problem is None:
+            return _run(args, inputs, aliases, state, done)
     state.wait_for_everyone()  # no rank leaves while another is still talking to it
-    return _fail(error, show)
+    return _fail(problem, show)
 
 
 @contextlib.contextmanager
@@ -202,7 +190,8 @@ def _transformers_bars(enabled: bool) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any, done: set[str]) -> int:
-    """Load the model, extract this process's share, merge (main process); the exit status."""
+    """Load the model, run the batch (ie.events.batch), report; the exit status."""
+    from ie.events import batch
     from ie.events.extraction import Extractor
     from ie.model.prediction import tune_cpu_memory
 
@@ -216,126 +205,18 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
             )  # fmt: skip
     except Exception as e:  # a broken model directory: one line, not a traceback
         return _fail(f"--model {args.model}: cannot load the model ({type(e).__name__}: {e})", show)
-
-    rank, world = state.process_index, state.num_processes
-    cleared: list[Any] = [None]
-    if args.overwrite and state.is_main_process:
-        try:
-            outputs.clear_output(args.output, args.format)
-        except OSError as e:
-            cleared[0] = f"--overwrite: cannot remove {e.filename}: {e.strerror or e}"
-    if world > 1:
-        from accelerate.utils import broadcast_object_list
-
-        broadcast_object_list(cleared)  # also: no rank opens its part file before the old ones are gone
-    if cleared[0] is not None:
-        return _fail(cleared[0], show, FAILED)
-
-    target = (
-        outputs.lines_path(args.output, args.format)
-        if world == 1
-        else outputs.part_path(args.output, args.format, rank, world)
-    )
-    stats: dict[str, Any] = {"written": 0, "errors": 0, "skipped": 0, "failed": None}
-    started = time.perf_counter()
-    total = count_articles(inputs)
-    mine = len(range(rank, total, world))
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=mine, unit="article", desc="ie-extract", disable=args.no_progress or not show)
-    index_of: dict[str, int] = {}  # main process: input position of each id, to merge parts in order
-    pending: deque[Article] = deque()  # articles in flight, in order: extract_many yields one record each
-
-    def todo() -> Iterator[Article]:
-        def want(index: int, article_id: str) -> bool:
-            if world > 1 and state.is_main_process:
-                index_of.setdefault(article_id, index)
-            if index % world != rank:
-                return False
-            if article_id in done:
-                stats["skipped"] += 1
-                bar.update(1)
-                return False
-            return True
-
-        for _, article in iter_articles(inputs, args.date, want):
-            if article is not None:
-                pending.append(article)
-                yield article
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    except OSError as e:
-        stats["failed"] = outputs.write_failed_message(target, e)
-    else:
-        try:
-            for record in extractor.extract_many(todo(), batch_size=args.batch_size):
-                bar.update(1)
-                failed = getattr(record, "error", None) is not None
-                stats["errors"] += failed
-                article = pending.popleft()
-                if args.format == "label-studio":
-                    if failed:
-                        where = f"{record.source}: article {record.id}"
-                        print(f"ie-extract: {where}: {record.error}", file=sys.stderr)
-                        continue
-                    line = outputs.task_line(record, article, extractor.model)
-                else:
-                    line = outputs.record_line(record)
-                try:
-                    outputs.append(fd, (line + "\n").encode("utf-8"))
-                except OSError as e:
-                    raise WriteFailed(e.errno, e.strerror) from None
-                stats["written"] += 1
-            try:
-                os.fsync(fd)
-            except OSError as e:
-                raise WriteFailed(e.errno, e.strerror) from None
-        except WriteFailed as e:
-            stats["failed"] = outputs.write_failed_message(target, e)
-        finally:
-            os.close(fd)
-    bar.close()
-
-    state.wait_for_everyone()
-    gathered = [stats]
-    if world > 1:
-        from accelerate.utils import gather_object
-
-        gathered = gather_object([stats])
-    status = 0
-    if state.is_main_process:
-        failures = [s["failed"] for s in gathered if s["failed"]]
-        elapsed = time.perf_counter() - started
-        written = sum(s["written"] for s in gathered)
-        errors = sum(s["errors"] for s in gathered)
-        skipped = sum(s["skipped"] for s in gathered)
-        kind = "tasks" if args.format == "label-studio" else "records"
-        if failures:  # the parts stay as they are: the next --resume merges them
-            status = _fail(f"{failures[0]} ({written} {kind} written in this run)", status=FAILED)
-        else:
-            try:
-                n_tasks = outputs.finish_output(args.output, args.format, index_of)
-            except OSError as e:
-                status = _fail(
-                    outputs.write_failed_message(Path(e.filename or args.output), e), status=FAILED
-                )
-            else:
-                summary = (f"{written} {kind} written to {args.output} ({errors} errors, "
-                           f"{skipped} already done) in {elapsed:.1f} s")  # fmt: skip
-                if args.format == "label-studio":
-                    summary += f"; {n_tasks} tasks in the list"
-                print(summary, file=sys.stderr)
-    if world > 1:
-        from accelerate.utils import broadcast_object_list
-
-        shared = [status]
-        broadcast_object_list(shared)
-        status = shared[0]
-    state.wait_for_everyone()
-    return status
+    if args.overwrite:
+        problem = batch.clear_previous(state, args.output, args.format)
+        if problem is not None:
+            return _fail(problem, show, FAILED)
+    result = batch.run(
+        extractor, inputs, args.output, args.format, state=state, done=done, date=args.date,
+        batch_size=args.batch_size, progress=not args.no_progress,
+        warn=lambda message: print(f"ie-extract: {message}", file=sys.stderr),
+    )  # fmt: skip
+    if show and result.status == 0:
+        print(result.message, file=sys.stderr)
+    return result.status if result.status == 0 else _fail(result.message, show, result.status)
 
 
 if __name__ == "__main__":
