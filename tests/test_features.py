@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from modelkit import CPU_TINY, gold_documents, tokenizer
 
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA
-from ie.model.features import IGNORE_INDEX, Featurizer, collate
+from ie.model.features import IGNORE_INDEX, Featurizer, best_windows, collate
 from ie.training.trainer import load_config
 
 # 6000: the cpu-tiny vocabulary size (every seed word is one token); 300: words split into many pieces.
@@ -153,8 +154,10 @@ def test_decode_is_lenient_and_merge_is_deterministic():
     # token 2: margin 1 in window 0, 0 in window 1; token 3: 0 in windows 0 and 2, 1 in window 1;
     # token 5: margin 1 in windows 1 and 2, a tie that goes to the first
     assert len(enc.input_ids) == 7
-    assert f.word_windows(enc) == [0, 0, 0, 1, 1, 1, 1]
-    assert enc.best_window(4, 5) == 1 and enc.best_window(0, 7) is None
+    assert f.word_windows(enc).tolist() == [0, 0, 0, 1, 1, 1, 1]
+    # token range [4, 5): margin 2 in window 1, 1 in window 2; [0, 7): no window holds it
+    starts, ends = enc.window_bounds()
+    assert best_windows(starts, ends, torch.tensor([4, 0]), torch.tensor([5, 7])).tolist() == [1, -1]
 
 
 def test_featurizer_rejects_a_window_too_small_and_a_slow_tokenizer():

@@ -54,6 +54,13 @@ def test_config_lists_every_schema_label_and_relation():
         assert all(SCHEMA.kind(label) == name for label in labels)
 
 
+def test_config_shows_each_label_in_its_schema_colour():
+    root = ET.fromstring(label_config())
+    colours = {lab.get("value"): lab.get("background") for lab in root.iter("Label")}
+    assert colours == {label: SCHEMA.color(label) for label in SCHEMA.span_labels}
+    assert len(set(colours.values())) == len(colours)  # no two labels alike
+
+
 def test_config_is_valid_for_label_studio():
     from label_studio_sdk.label_interface import LabelInterface
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ie.model import prediction
-from ie.model.prediction import Predictor, _best_windows, _window_pairs
+from ie.model import features, prediction
+from ie.model.features import Featurizer, best_windows
+from ie.model.prediction import Predictor, _window_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
@@ -82,9 +83,9 @@ def bounds(windows):
     return torch.tensor([w[0] for w in windows]), torch.tensor([w[1] for w in windows])
 
 
-@pytest.mark.parametrize("compare_limit", [prediction._COMPARE_LIMIT, 0])  # both code paths
+@pytest.mark.parametrize("compare_limit", [features._COMPARE_LIMIT, 0])  # both code paths
 def test_window_choice_equals_the_old_definition_on_random_inputs(monkeypatch, compare_limit):
-    monkeypatch.setattr(prediction, "_COMPARE_LIMIT", compare_limit)
+    monkeypatch.setattr(features, "_COMPARE_LIMIT", compare_limit)
     rng = random.Random(0)
     for _ in range(200):
         size = rng.choice([8, 16, 30])
@@ -93,9 +94,9 @@ def test_window_choice_equals_the_old_definition_on_random_inputs(monkeypatch, c
         starts, ends = bounds(windows)
         first = torch.tensor([rng.randrange(n_tokens) for _ in range(300)])
         end = first + torch.tensor([rng.randint(1, size + 4) for _ in range(300)])
-        got = _best_windows(starts, ends, first, end)
+        got = best_windows(starts, ends, first, end)
         assert torch.equal(got, reference_best_windows(starts, ends, first, end))
-        # and the scalar definition the featurizer uses for words
+        # and the scalar definition the featurizer used for words
         for f, e, k in zip(first.tolist(), end.tolist(), got.tolist(), strict=True):
             ok = [(min(f - ws, we - e), -i) for i, (ws, we) in enumerate(windows) if ws <= f and e <= we]
             assert k == (-max(ok)[1] if ok else -1)
@@ -119,7 +120,7 @@ def test_pairs_equal_the_old_enumeration_on_random_inputs():
         head, tail = _window_pairs(starts, ends, t0, t1, allowed[labels].any(1))
         keep = allowed[labels[head], labels[tail]]
         head, tail = head[keep], tail[keep]
-        k = _best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
+        k = best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
         want_head, want_tail, want_k = reference_pairs(starts, ends, t0, t1, allowed[labels][:, labels])
         assert torch.equal(head, want_head) and torch.equal(tail, want_tail)  # same pairs, same order
         assert torch.equal(k, want_k)
@@ -180,15 +181,31 @@ def test_seed_predictions_are_unchanged(predictor, monkeypatch):
     assert new == old  # same spans, relations and scores, bit for bit
 
 
+def test_predictor_takes_each_words_window_from_the_featurizer(predictor, monkeypatch):
+    """One window rule: the tags a prediction keeps are those of ``Featurizer.word_windows``."""
+    seen: list[int] = []
+    word_windows = Featurizer.word_windows
+
+    def recording(self, enc):
+        k = word_windows(self, enc)
+        seen.append(len(k))
+        return k
+
+    monkeypatch.setattr(Featurizer, "word_windows", recording)
+    texts = [SEEDS[0], "\n".join(SEEDS * 2)]
+    predictor.predict(texts)
+    assert seen == [len(enc.words) for enc in predictor.featurizer.encode(texts)]
+    assert min(len(enc.windows) for enc in predictor.featurizer.encode(texts)) > 1
+
+
 def test_pair_rows_grow_linearly_with_the_article(predictor, monkeypatch):
     rows: list[int] = []
 
     def counting(starts, ends, first, end):
-        if not torch.equal(end, first + 1):  # the per-word call is not about pairs
-            rows.append(len(first))
-        return _best_windows(starts, ends, first, end)
+        rows.append(len(first))  # the pairs' call: the words' goes through Featurizer.word_windows
+        return best_windows(starts, ends, first, end)
 
-    monkeypatch.setattr(prediction, "_best_windows", counting)
+    monkeypatch.setattr(prediction, "best_windows", counting)
     counts = []
     for copies in (2, 4):
         rows.clear()
@@ -213,6 +230,6 @@ def test_window_search_memory_is_linear():
     for n_tokens in (100_000, 200_000):
         starts, ends = bounds(random_windows(rng, n_tokens, 256, 63))
         first = torch.arange(0, n_tokens, 2)
-        sizes.append(_allocated_bytes(lambda s=starts, e=ends, f=first: _best_windows(s, e, f, f + 1)))
+        sizes.append(_allocated_bytes(lambda s=starts, e=ends, f=first: best_windows(s, e, f, f + 1)))
     # the old ranges x windows comparison allocated 4x as much when the article doubled
     assert sizes[1] / sizes[0] < 2.5, sizes

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,62 @@ def test_html_escapes_text_and_is_self_contained(evaluation: Evaluation):
     assert "<style>" in real
 
 
+class _SpanColours(HTMLParser):
+    """(colour class ``l<i>``, label) of every labelled span of the report: the marks of both
+    columns (their ``data-label``) and the legend (its text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+        self._legend: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        classes = (attr.get("class") or "").split()
+        if "span" not in classes or tag not in ("mark", "span"):
+            return
+        (colour,) = (c for c in classes if re.fullmatch(r"l\d+", c))
+        if tag == "mark":
+            self.found.append((colour, attr["data-label"] or ""))
+        else:
+            self._legend = colour
+
+    def handle_data(self, data: str) -> None:
+        if self._legend is not None:
+            self.found.append((self._legend, data))
+            self._legend = None
+
+
+def _rgb(hex_colour: str) -> tuple[int, ...]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def test_html_shows_each_label_in_its_schema_colour(evaluation: Evaluation):
+    """Borders in the label's schema colour (the one the labeling interface shows), backgrounds a
+    light tint of it, for every label: in the legend, the gold and the predicted spans."""
+    page = render_html(evaluation)
+    rules = {
+        cls: (bg, border)
+        for cls, bg, border in re.findall(
+            r"\.(l\d+) \{ background: (#[0-9a-f]{6}); border-color: (#[0-9a-f]{6}); \}", page
+        )
+    }
+    spans = _SpanColours()
+    spans.feed(page)
+    assert len(spans.found) > 100  # the articles' marks, not only the legend
+    drawn: dict[str, set[str]] = {}
+    for colour_class, label in spans.found:
+        drawn.setdefault(label, set()).add(colour_class)
+    assert set(drawn) == set(SCHEMA.span_labels)
+    for label, classes in drawn.items():
+        assert len(classes) == 1, (label, classes)  # a label is drawn one way everywhere
+        bg, border = rules[classes.pop()]
+        assert border == SCHEMA.color(label)
+        colour, tint = _rgb(border), _rgb(bg)
+        assert all(c <= t and t >= 190 for c, t in zip(colour, tint, strict=True)), (label, bg)
+        assert sorted(range(3), key=colour.__getitem__) == sorted(range(3), key=tint.__getitem__)
+
+
 def chromium() -> str | None:
     for name in CHROMIUM_NAMES:
         found = shutil.which(name)
@@ -103,6 +160,7 @@ const out = [...document.querySelectorAll('section.article')].map((a) => ({
   marks: [...cols(a, 'gold').querySelectorAll('mark')].slice(0, 400).map((m) => ({
     text: m.querySelector('bdi').innerText, label: m.querySelector('.lab').innerText,
     visible: rect(m).width > 0 && rect(m).height > 0 && getComputedStyle(m).visibility === 'visible'})),
+  borders: [...a.querySelectorAll('mark')].map((m) => [m.dataset.label, getComputedStyle(m).borderTopColor]),
 }));
 document.body.setAttribute('data-probe', JSON.stringify(out));
 </script>"""
@@ -142,6 +200,10 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path, evaluation: Ev
     assert {"text": "لقوات التحالف الدولي", "label": "ACTOR", "visible": True} in first
     assert {"text": "لهجوم صاروخي", "label": "ATTACK", "visible": True} in first
     assert len(first) == len(evaluation.gold[0].spans)
+    # every span drawn with its label's schema colour
+    borders = {tuple(b) for a in articles for b in a["borders"]}
+    assert {label for label, _ in borders} == set(SCHEMA.span_labels)
+    assert borders == {(label, "rgb({}, {}, {})".format(*_rgb(SCHEMA.color(label)))) for label, _ in borders}
     # the static markup carries the same structure
     assert dom.count('<section class="article"') == len(evaluation.gold)
     assert dom.count('dir="rtl" lang="ar"') == len(evaluation.gold)

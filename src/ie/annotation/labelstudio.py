@@ -23,16 +23,6 @@ from ie.core.schema import SCHEMA, Schema
 TEXT_NAME = "text"
 _WS = re.compile(r"\s+")
 
-# One colour per label, keyed by name so adding a label to the schema never shifts the others.
-_PALETTE = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
-    "#800000", "#469990", "#000075", "#bfef45", "#fabed4", "#808000",
-)  # fmt: skip
-
-
-def _colour(label: str, schema: Schema) -> str:
-    return _PALETTE[schema.span_labels.index(label) % len(_PALETTE)]
-
 
 def label_config(schema: Schema = SCHEMA) -> str:
     """The labeling interface generated from the schema; committed as configs/label_studio.xml."""
@@ -50,7 +40,7 @@ def label_config(schema: Schema = SCHEMA) -> str:
         for label in labels:
             hint = schema.descriptions.get(label, "")
             lines.append(
-                f"    <Label value={quoteattr(label)} background={quoteattr(_colour(label, schema))}"
+                f"    <Label value={quoteattr(label)} background={quoteattr(schema.color(label))}"
                 f" hint={quoteattr(hint)}/>"
             )
         lines.append("  </Labels>")

@@ -1,14 +1,22 @@
 """The label schema: the single source of truth for every label in the project.
 
-The Label Studio config, the model heads, the metrics and event assembly all derive their label
-lists from :data:`SCHEMA`. A trained model stores the schema it was trained with in its
-config.json (:meth:`Schema.to_dict`), so a model keeps working if the schema later changes.
+The Label Studio config, the model heads, the metrics, event assembly and the HTML report all
+derive their label lists (and the labeling interface and the report their label colours) from
+:data:`SCHEMA`. A trained model stores the schema it was trained with in its config.json
+(:meth:`Schema.to_dict`), so a model keeps working if the schema later changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# Label colours, by position in :attr:`Schema.span_labels`: 14 distinct colours (Sasha Trubetskoy's
+# list), so the annotator and the report reader see the same colour for a label.
+PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324",
+    "#800000", "#469990", "#000075", "#bfef45", "#fabed4", "#808000",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,13 @@ class Schema:
         if label in self.trigger_types:
             return "trigger"
         raise KeyError(f"unknown span label {label!r}")
+
+    def color(self, label: str) -> str:
+        """The label's ``#rrggbb`` colour, one per span label: the labeling interface shows spans in
+        it and the HTML report borders them with it, so both read alike."""
+        if label not in self.span_labels:
+            raise KeyError(f"unknown span label {label!r}")
+        return PALETTE[self.span_labels.index(label) % len(PALETTE)]
 
     # -- relations ---------------------------------------------------------------------------
     @property

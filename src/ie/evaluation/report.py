@@ -263,13 +263,16 @@ def render_markdown(report: dict[str, Any], schema: Schema = SCHEMA) -> str:
 
 
 def label_colours(schema: Schema = SCHEMA) -> dict[str, tuple[str, str]]:
-    """(background, border) per span label: hues evenly spaced in schema order."""
-    labels = schema.span_labels
-    out = {}
-    for i, label in enumerate(labels):
-        hue = round(360 * i / len(labels))
-        out[label] = (f"hsl({hue} 85% 87%)", f"hsl({hue} 65% 35%)")
-    return out
+    """(background, border) per span label: the border in the label's colour (:meth:`Schema.color`,
+    the one the labeling interface shows), the background a light tint of it, so Arabic text on it
+    stays readable."""
+    return {label: (_tint(schema.color(label)), schema.color(label)) for label in schema.span_labels}
+
+
+def _tint(hex_colour: str, white: float = 0.8) -> str:
+    """``#rrggbb`` mixed with ``white`` parts of white."""
+    rgb = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in rgb)
 
 
 _CSS = """
@@ -301,8 +304,8 @@ th:first-child, td:first-child { text-align: left; }
 
 def _css(schema: Schema) -> str:
     rules = [
-        f".l{i} {{ background: {bg}; border-color: {fg}; }} .l{i} .lab {{ color: {fg}; }}"
-        for i, (bg, fg) in enumerate(label_colours(schema).values())
+        f".l{i} {{ background: {bg}; border-color: {border}; }}"
+        for i, (bg, border) in enumerate(label_colours(schema).values())
     ]
     return _CSS + "\n".join(rules) + "\n"
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
 from ie.text.normalize import normalize
 from ie.text.sentences import sentence_bounds
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 IGNORE_INDEX = -100
 NO_RELATION = "none"
@@ -50,7 +53,6 @@ class EncodedText:
     windows: list[tuple[int, int]]
     token_word: list[int] = field(repr=False)
     sentence_starts: list[int] = field(repr=False, default_factory=list)
-    _bounds: tuple[Any, list[int], list[int]] | None = field(default=None, repr=False, compare=False)
 
     def window_input_ids(self, k: int, prefix: Sequence[int], suffix: Sequence[int]) -> list[int]:
         start, end = self.windows[k]
@@ -59,21 +61,46 @@ class EncodedText:
     def span_tokens(self, first_word: int, last_word: int) -> tuple[int, int]:
         return self.words[first_word].first_token, self.words[last_word].end_token
 
-    def best_window(self, start_token: int, end_token: int) -> int | None:
-        """The window holding tokens ``[start_token, end_token)`` farthest from its edges (ties: first)."""
-        # Window starts and ends both increase, so the windows holding the range are contiguous.
-        if self._bounds is None or self._bounds[0] is not self.windows:
-            self._bounds = (self.windows, [ws for ws, _ in self.windows], [we for _, we in self.windows])
-        _, starts, ends = self._bounds
-        first = bisect.bisect_left(ends, end_token)
-        last = bisect.bisect_right(starts, start_token)
-        best, best_margin = None, -1
-        for k in range(first, last):
-            ws, we = self.windows[k]
-            margin = min(start_token - ws, we - end_token)
-            if margin > best_margin:
-                best, best_margin = k, margin
-        return best
+    def window_bounds(self) -> tuple[Tensor, Tensor]:
+        """Window starts and ends as long tensors, both increasing (the input of :func:`best_windows`)."""
+        import torch
+
+        return (
+            torch.tensor([ws for ws, _ in self.windows], dtype=torch.long),
+            torch.tensor([we for _, we in self.windows], dtype=torch.long),
+        )
+
+
+# Below this many (range, window) comparisons, best_windows counts comparisons: torch.searchsorted
+# goes multi-threaded even for a handful of windows. Above it, searchsorted: linear memory.
+_COMPARE_LIMIT = 1 << 16
+
+
+def best_windows(starts: Tensor, ends: Tensor, first: Tensor, end: Tensor) -> Tensor:
+    """For each token range ``[first, end)``, the window holding it farthest from its edges (the
+    largest ``min(first - start, end_of_window - end)``; ties: the first window), -1 where no window
+    holds it. The one rule that decides which window's prediction counts, for words and for pairs.
+
+    ``starts`` and ``ends`` are sorted (windows are ordered intervals), so the windows holding a
+    range are contiguous, ``[lo, hi)``, found by binary search: memory is linear in the number of
+    ranges plus windows (a ranges x windows comparison, over every span pair of a 587k-character
+    article, asked for 60 GB)."""
+    import torch
+
+    if len(first) * len(starts) <= _COMPARE_LIMIT:
+        lo = (ends < end[:, None]).sum(1)
+        hi = (starts <= first[:, None]).sum(1)
+    else:
+        lo = torch.searchsorted(ends, end, side="left")
+        hi = torch.searchsorted(starts, first, side="right")
+    # How many windows hold one range: a handful (windows overlap by less than half their length).
+    width = max(int((hi - lo).max()), 1) if len(first) else 1
+    k = lo[:, None] + torch.arange(width)
+    valid = k < hi[:, None]
+    kc = k.clamp(max=len(starts) - 1)
+    margin = torch.minimum(first[:, None] - starts[kc], ends[kc] - end[:, None]).masked_fill(~valid, -1)
+    best = k.gather(1, margin.argmax(1, keepdim=True)).squeeze(1)
+    return torch.where(valid.any(1), best, -1)
 
 
 @dataclass(frozen=True)
@@ -348,9 +375,13 @@ class Featurizer:
         return rows, cov
 
     # -- decoding ------------------------------------------------------------------------------
-    def word_windows(self, enc: EncodedText) -> list[int]:
-        """For each word, the window whose prediction counts: the one where it is farthest from an edge."""
-        return [enc.best_window(w.first_token, w.first_token + 1) for w in enc.words]  # type: ignore[misc]
+    def word_windows(self, enc: EncodedText) -> Tensor:
+        """For each word, the window whose prediction counts: the one where its first token (the
+        one that carries the tag) is farthest from an edge (:func:`best_windows`)."""
+        import torch
+
+        first = torch.tensor([w.first_token for w in enc.words], dtype=torch.long)
+        return best_windows(*enc.window_bounds(), first, first + 1)
 
     def decode(
         self, enc: EncodedText, tag_ids: Sequence[int], scores: Sequence[float] | None = None

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ie.core.document import Document, Relation
-from ie.model.features import EncodedText, Featurizer, pad
+from ie.model.features import EncodedText, Featurizer, best_windows, pad
 from ie.model.modeling import JointModel
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
@@ -130,11 +130,10 @@ class Predictor:
             if not enc.words:
                 docs.append(Document(enc.id, enc.text, []))
                 continue
-            starts = torch.tensor([ws for ws, _ in enc.windows])
-            ends = torch.tensor([we for _, we in enc.windows])
+            starts, ends = enc.window_bounds()
             # every word's tag comes from the window where the word sits farthest from an edge
+            k = f.word_windows(enc)
             first = torch.tensor([w.first_token for w in enc.words])
-            k = _best_windows(starts, ends, first, first + 1)
             flat_tags, flat_scores, base = [], [], [0]
             for kk, (ws, we) in enumerate(enc.windows):
                 bi, r = where[(i, kk)]
@@ -196,7 +195,7 @@ class Predictor:
         head, tail = head[keep], tail[keep]
         if not len(head):
             return
-        k = _best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
+        k = best_windows(starts, ends, torch.minimum(t0[head], t0[tail]), torch.maximum(t1[head], t1[tail]))
         keep = k >= 0  # no-op: _window_pairs gives only pairs that share a window
         head, tail, k = head[keep], tail[keep], k[keep]
         places = torch.tensor([where[(i, kk)] for kk in range(len(enc.windows))])  # window -> (batch, row)
@@ -300,37 +299,6 @@ def quantize_int8(model: JointModel) -> JointModel:
             model.backbone, {torch.nn.Linear}, dtype=torch.qint8
         )
     return model
-
-
-# Below this many (range, window) comparisons, _best_windows counts comparisons: torch.searchsorted
-# goes multi-threaded even for a handful of windows. Above it, searchsorted: linear memory.
-_COMPARE_LIMIT = 1 << 16
-
-
-def _best_windows(
-    starts: torch.Tensor, ends: torch.Tensor, first: torch.Tensor, end: torch.Tensor
-) -> torch.Tensor:
-    """Vectorised :meth:`EncodedText.best_window` for many token ranges ``[first, end)``: the window
-    holding each range farthest from its edges (ties: the first), -1 where no window holds it.
-
-    ``starts`` and ``ends`` are sorted (windows are ordered intervals), so the windows holding a
-    range are contiguous, ``[lo, hi)``, found by binary search: memory is linear in the number of
-    ranges plus windows (a ranges x windows comparison, over every span pair of a 587k-character
-    article, asked for 60 GB)."""
-    if len(first) * len(starts) <= _COMPARE_LIMIT:
-        lo = (ends < end[:, None]).sum(1)
-        hi = (starts <= first[:, None]).sum(1)
-    else:
-        lo = torch.searchsorted(ends, end, side="left")
-        hi = torch.searchsorted(starts, first, side="right")
-    # How many windows hold one range: a handful (windows overlap by less than half their length).
-    width = max(int((hi - lo).max()), 1) if len(first) else 1
-    k = lo[:, None] + torch.arange(width)
-    valid = k < hi[:, None]
-    kc = k.clamp(max=len(starts) - 1)
-    margin = torch.minimum(first[:, None] - starts[kc], ends[kc] - end[:, None]).masked_fill(~valid, -1)
-    best = k.gather(1, margin.argmax(1, keepdim=True)).squeeze(1)
-    return torch.where(valid.any(1), best, -1)
 
 
 def _window_pairs(
