@@ -11,16 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from modelkit import gold_documents
+from modelkit import GOLD, ROOT, gold_documents
 from report_keys import check_documented_keys
 
 from ie.annotation.labelstudio import read_json
 from ie.core.schema import SCHEMA
 from ie.evaluation.report import REPORT_FILES
 from ie.model.prediction import Predictor
-
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "data" / "annotations" / "seeds.json"
 
 
 def _items(docs, labels) -> set[tuple]:
@@ -47,7 +44,7 @@ def _evaluate(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def model_report(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("evaluate") / "report"
-    done = _evaluate("--model", str(tiny_model), "--data", str(SEEDS), "--output_dir", str(out))
+    done = _evaluate("--model", str(tiny_model), "--data", str(GOLD), "--output_dir", str(out))
     assert done.returncode == 0, done.stderr[-4000:]
     return out, done.stdout
 
@@ -88,10 +85,10 @@ def test_bad_inputs_fail_clearly_and_keep_old_reports(model_report, tiny_model: 
     out, _ = model_report
     before = {name: (out / name).read_bytes() for name in REPORT_FILES}
     missing = tmp_path / "no-such-model"
-    done = _evaluate("--model", str(missing), "--data", str(SEEDS), "--output_dir", str(out))
+    done = _evaluate("--model", str(missing), "--data", str(GOLD), "--output_dir", str(out))
     assert done.returncode == 2 and f"{missing}: model folder not found" in done.stderr
 
-    tasks = read_json(SEEDS)
+    tasks = read_json(GOLD)
     tasks[1]["annotations"][0]["result"][0]["value"]["labels"] = ["NOT_A_LABEL"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
@@ -104,7 +101,7 @@ def test_leave_one_article_out_on_two_articles(tmp_path: Path):
     """--cv on a two-article export with a very small config: the folds, means and pooled figures are
     all there, no fold trains on its held-out article, and the mean is the mean of the folds."""
     export = tmp_path / "two.json"
-    export.write_text(json.dumps(read_json(SEEDS)[:2], ensure_ascii=False), encoding="utf-8")
+    export.write_text(json.dumps(read_json(GOLD)[:2], ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "report-cv"
     small = ["max_steps=1", "scratch_num_layers=1", "scratch_hidden_size=64", "scratch_num_heads=2",
              "scratch_intermediate_size=128", "relation_hidden_size=64", "window_length=128",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import date
-from pathlib import Path
 
 import pytest
+from modelkit import SEEDS, gold_documents
 from pyarabic.number import text2number
 
-from ie.annotation.labelstudio import load_documents
 from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA
 from ie.evaluation.event_metrics import STRIKE_ROLES, event_scores
@@ -19,14 +18,13 @@ from ie.events.canonical import AliasTable, fold
 from ie.events.quantities import Quantity, parse_quantity, parse_quantity_at
 from ie.events.timexpr import resolve_date
 
-ROOT = Path(__file__).resolve().parents[1]
-SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))}
+SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SEEDS}
 ALL_SEEDS = "\n".join(SEED_TEXTS.values())
 
 
 @pytest.fixture(scope="module")
 def gold() -> list[Document]:
-    return load_documents(ROOT / "data" / "annotations" / "seeds.json")
+    return gold_documents()
 
 
 @pytest.fixture(scope="module")

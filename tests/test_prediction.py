@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from modelkit import SEEDS
 from torch.profiler import ProfilerActivity, profile
 
 from ie.model import prediction
 from ie.model.prediction import Predictor, _best_windows, _window_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
-
+SEED_TEXTS = [p.read_text(encoding="utf-8") for p in SEEDS]
 
 # -- the definitions the predictor used before candidates were restricted (references) -----------
 
@@ -172,7 +171,7 @@ def _dump(docs):
 
 
 def test_seed_predictions_are_unchanged(predictor, monkeypatch):
-    texts = [*SEEDS, "\n".join(SEEDS * 3)]  # the seeds, and an article of 18 windows
+    texts = [*SEED_TEXTS, "\n".join(SEED_TEXTS * 3)]  # the seeds, and an article of 18 windows
     new = _dump(predictor.predict(texts))
     monkeypatch.setattr(Predictor, "_pair_requests", _old_pair_requests)
     old = _dump(predictor.predict(texts))
@@ -185,7 +184,7 @@ def test_scores_are_the_model_probabilities_of_the_predicted_labels(predictor):
     score is the softmax probability of its label for that pair. Recomputed here from the model's own
     logits on the opening paragraph of a seed (one window, so every word has one tag distribution)."""
     f, model = predictor.featurizer, predictor.model
-    text = SEEDS[0].split("\n")[0]
+    text = SEED_TEXTS[0].split("\n")[0]
     (enc,) = f.encode([text])
     assert len(enc.windows) == 1 and enc.windows[0] == (0, len(enc.input_ids))
     offset = len(f.prefix)
@@ -227,7 +226,7 @@ def test_pair_rows_grow_linearly_with_the_article(predictor, monkeypatch):
     counts = []
     for copies in (2, 4):
         rows.clear()
-        (doc,) = predictor.predict(["\n".join(SEEDS * copies)])
+        (doc,) = predictor.predict(["\n".join(SEED_TEXTS * copies)])
         counts.append((sum(rows), len(doc.spans)))
     (pairs_small, spans_small), (pairs_large, spans_large) = counts
     assert spans_large == pytest.approx(2 * spans_small, rel=0.05)
