@@ -20,7 +20,8 @@ from ie.model.encoder import EncoderSpec, build_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "data" / "annotations" / "seeds.json"
-SEEDS = sorted((ROOT / "seeds").glob("*.txt"))
+SEED_DIR = ROOT / "seeds"  # the five seed articles
+SEEDS = sorted(SEED_DIR.glob("*.txt"))
 CPU_TINY = ROOT / "configs" / "cpu-tiny.yaml"
 ARABERT = ROOT / "configs" / "arabert.yaml"
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modelkit import GOLD, ROOT, SEEDS
+
 from ie.annotation.labelstudio import is_word_char, load_documents
 from ie.core.document import Document, Relation, Span
-
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "seeds"
-GOLD = ROOT / "data" / "annotations" / "seeds.json"
 
 # seed prefix -> (spans as (phrase, label, id), relations as (head id, relation, tail id))
 SEED_ANNOTATIONS: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {
@@ -43,7 +41,7 @@ SEED_ANNOTATIONS: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, st
 
 
 def seed_paths() -> list[Path]:
-    return sorted(SEEDS.glob("*.txt"))
+    return list(SEEDS)
 
 
 def seed_text(prefix: str) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from modelkit import GOLD
 
 from ie.annotation.labelstudio import load_documents, splits_word
 from ie.core.document import Document
@@ -13,12 +12,10 @@ from ie.evaluation.baseline import DictionaryBaseline
 from ie.evaluation.metrics import score
 from ie.text.sentences import sentence_bounds
 
-SEEDS = Path(__file__).resolve().parents[1] / "data" / "annotations" / "seeds.json"
-
 
 @pytest.fixture(scope="module")
 def seed_docs() -> list[Document]:
-    return load_documents(SEEDS)
+    return load_documents(GOLD)
 
 
 @pytest.fixture(scope="module")

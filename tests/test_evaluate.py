@@ -11,13 +11,24 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelkit import GOLD, ROOT, gold_documents
 from report_keys import check_documented_keys
 
 from ie.annotation.labelstudio import read_json
+from ie.core.schema import SCHEMA
 from ie.evaluation.report import REPORT_FILES
+from ie.model.prediction import Predictor
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "data" / "annotations" / "seeds.json"
+
+def _items(docs, labels) -> set[tuple]:
+    """Spans with ``labels`` as (doc, start, end, label); for ``None``, relations with both spans."""
+    if labels is not None:
+        items = [(d.id, s.start, s.end, s.label) for d in docs for s in d.spans if s.label in labels]
+    else:
+        key = lambda d, i: (d.span(i).start, d.span(i).end, d.span(i).label)  # noqa: E731
+        items = [(d.id, key(d, r.head), key(d, r.tail), r.label) for d in docs for r in d.relations]
+    assert len(set(items)) == len(items)
+    return set(items)
 
 
 def _evaluate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +44,7 @@ def _evaluate(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def model_report(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("evaluate") / "report"
-    done = _evaluate("--model", str(tiny_model), "--data", str(SEEDS), "--output_dir", str(out))
+    done = _evaluate("--model", str(tiny_model), "--data", str(GOLD), "--output_dir", str(out))
     assert done.returncode == 0, done.stderr[-4000:]
     return out, done.stdout
 
@@ -53,8 +64,18 @@ def test_evaluate_writes_complete_reports(model_report, tiny_model: Path):
     assert report["counts"]["documents"] == 5 and report["counts"]["gold_spans"] == report["data"]["spans"]
     assert report["counts"]["predicted_spans"] > 0  # the model learned to tag something
     assert len(report["per_article"]) == 5
-    for kind in ("entities", "triggers", "spans", "relations"):
-        assert 0.0 <= report[kind]["micro"]["f1"] <= 1.0
+    # the figures are those of the model's predictions, counted here by hand from the predictions
+    gold = gold_documents()
+    pred = Predictor.from_pretrained(tiny_model, device="cpu").predict(
+        [d.text for d in gold], [d.id for d in gold]
+    )
+    for kind, labels in (("entities", SCHEMA.entity_types), ("triggers", SCHEMA.trigger_types),
+                         ("spans", SCHEMA.span_labels), ("relations", None)):  # fmt: skip
+        g, p = (_items(docs, labels) for docs in (gold, pred))
+        exact = report[kind]["exact"]["micro"] if labels else report[kind]["micro"]
+        assert (exact["tp"], exact["predicted"], exact["support"]) == (len(g & p), len(p), len(g)), kind
+        for block in (report[kind]["micro"], exact):  # seqeval's F1 agrees with its own counts too
+            assert block["f1"] == pytest.approx(2 * block["tp"] / (block["predicted"] + block["support"]))
     assert "entities (seqeval strict IOB2)" in stdout and "relations (strict)" in stdout
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count('<section class="article"') == 5
@@ -64,10 +85,10 @@ def test_bad_inputs_fail_clearly_and_keep_old_reports(model_report, tiny_model: 
     out, _ = model_report
     before = {name: (out / name).read_bytes() for name in REPORT_FILES}
     missing = tmp_path / "no-such-model"
-    done = _evaluate("--model", str(missing), "--data", str(SEEDS), "--output_dir", str(out))
+    done = _evaluate("--model", str(missing), "--data", str(GOLD), "--output_dir", str(out))
     assert done.returncode == 2 and f"{missing}: model folder not found" in done.stderr
 
-    tasks = read_json(SEEDS)
+    tasks = read_json(GOLD)
     tasks[1]["annotations"][0]["result"][0]["value"]["labels"] = ["NOT_A_LABEL"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
@@ -80,7 +101,7 @@ def test_leave_one_article_out_on_two_articles(tmp_path: Path):
     """--cv on a two-article export with a very small config: the folds, means and pooled figures are
     all there, no fold trains on its held-out article, and the mean is the mean of the folds."""
     export = tmp_path / "two.json"
-    export.write_text(json.dumps(read_json(SEEDS)[:2], ensure_ascii=False), encoding="utf-8")
+    export.write_text(json.dumps(read_json(GOLD)[:2], ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "report-cv"
     small = ["max_steps=1", "scratch_num_layers=1", "scratch_hidden_size=64", "scratch_num_heads=2",
              "scratch_intermediate_size=128", "relation_hidden_size=64", "window_length=128",

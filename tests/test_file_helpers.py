@@ -8,15 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from modelkit import GOLD
 
 from ie.core.fileio import sha256_file
 from ie.model.files import check_model_dir
 
-SEEDS = Path(__file__).resolve().parents[1] / "data" / "annotations" / "seeds.json"
-
 
 def test_sha256_file_is_the_digest_of_the_bytes():
-    assert sha256_file(SEEDS) == hashlib.sha256(SEEDS.read_bytes()).hexdigest()
+    assert sha256_file(GOLD) == hashlib.sha256(GOLD.read_bytes()).hexdigest()
 
 
 def test_check_model_dir_names_the_folder(tmp_path: Path):

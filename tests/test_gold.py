@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from modelkit import GOLD, ROOT, SEED_DIR
 
 from ie.annotation.labelstudio import load_documents, splits_word
 from ie.cli.studio import main as studio_main
 from ie.core.schema import SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
-GOLD = ROOT / "data" / "annotations" / "seeds.json"
 GUIDELINES = ROOT / "docs" / "annotation_guidelines.md"
 
 
@@ -28,9 +26,9 @@ def test_gold_validates(capsys):
 
 def test_gold_texts_are_the_seed_articles(gold):
     sources = sorted(d.meta["source"] for d in gold)
-    assert sources == sorted(p.name for p in (ROOT / "seeds").glob("*.txt"))
+    assert sources == sorted(p.name for p in (SEED_DIR).glob("*.txt"))
     for doc in gold:
-        assert doc.text == (ROOT / "seeds" / doc.meta["source"]).read_text(encoding="utf-8")
+        assert doc.text == (SEED_DIR / doc.meta["source"]).read_text(encoding="utf-8")
 
 
 def test_every_gold_span_slices_its_text_and_covers_whole_words(gold):
@@ -52,7 +50,7 @@ def test_gold_uses_every_type_of_the_schema(gold):
 def test_markup_sources_rebuild_the_committed_export(tmp_path):
     out = tmp_path / "seeds.json"
     markup = ROOT / "data" / "annotations" / "markup"
-    assert studio_main(["build-gold", "--markup_dir", str(markup), "--seeds", str(ROOT / "seeds"),
+    assert studio_main(["build-gold", "--markup_dir", str(markup), "--seeds", str(SEED_DIR),
                         "--out", str(out)]) == 0  # fmt: skip
     assert out.read_text(encoding="utf-8") == GOLD.read_text(encoding="utf-8")
 

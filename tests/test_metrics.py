@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
+from modelkit import GOLD
 
 from ie.annotation.labelstudio import load_documents
 from ie.core.document import Document, Relation, Span
@@ -16,13 +16,10 @@ from ie.core.scoring import exact_match_scores
 from ie.evaluation.metrics import MISSED, exact_block, score, words
 from ie.text.sentences import sentence_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "data" / "annotations" / "seeds.json"
-
 
 @pytest.fixture(scope="module")
 def seed_docs() -> list[Document]:
-    return load_documents(SEEDS)
+    return load_documents(GOLD)
 
 
 @pytest.fixture(scope="module")

@@ -147,8 +147,14 @@ def test_relation_head_computes_the_per_pair_definition():
         hidden = model.encode(batch["input_ids"], batch["attention_mask"])
         fast = model.relation_logits(hidden, pairs)
         reference = _per_pair_reference(model, hidden, pairs)
-    forbidden = fast == torch.finfo(fast.dtype).min  # the schema mask; checked by its own test
-    assert 0 < forbidden.sum() < forbidden.numel()
+    # masked: exactly the relation labels the schema forbids between the pair's span labels
+    forbidden = fast == torch.finfo(fast.dtype).min
+    names, relations = SCHEMA.span_labels, ("none", *SCHEMA.relation_labels)
+    expected = torch.tensor(
+        [[rel != "none" and not SCHEMA.allows(rel, names[h], names[t]) for rel in relations]
+         for h, t in pairs[:, 5:7].tolist()]
+    )  # fmt: skip
+    assert torch.equal(forbidden, expected) and expected.any() and not expected.all()  # both kinds compared
     assert torch.allclose(fast[~forbidden], reference[~forbidden], atol=1e-5, rtol=1e-4)
 
     # ... and the same gradients, for the hidden states and for every weight of the head

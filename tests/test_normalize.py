@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from modelkit import SEEDS
 
 from ie.text.normalize import EMAIL_TOKEN, MENTION_TOKEN, URL_TOKEN, normalize
 
-SEEDS = sorted((Path(__file__).resolve().parents[1] / "seeds").glob("*.txt"))
 SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SEEDS}
 
 

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from modelkit import SEEDS
 from torch.profiler import ProfilerActivity, profile
 
 from ie.model import features, prediction
 from ie.model.features import Featurizer, best_windows
 from ie.model.prediction import Predictor, _window_pairs
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]
-
+SEED_TEXTS = [p.read_text(encoding="utf-8") for p in SEEDS]
 
 # -- the definitions the predictor used before candidates were restricted (references) -----------
 
@@ -173,7 +172,7 @@ def _dump(docs):
 
 
 def test_seed_predictions_are_unchanged(predictor, monkeypatch):
-    texts = [*SEEDS, "\n".join(SEEDS * 3)]  # the seeds, and an article of 18 windows
+    texts = [*SEED_TEXTS, "\n".join(SEED_TEXTS * 3)]  # the seeds, and an article of 18 windows
     new = _dump(predictor.predict(texts))
     monkeypatch.setattr(Predictor, "_pair_requests", _old_pair_requests)
     old = _dump(predictor.predict(texts))
@@ -192,10 +191,45 @@ def test_predictor_takes_each_words_window_from_the_featurizer(predictor, monkey
         return k
 
     monkeypatch.setattr(Featurizer, "word_windows", recording)
-    texts = [SEEDS[0], "\n".join(SEEDS * 2)]
+    texts = [SEED_TEXTS[0], "\n".join(SEED_TEXTS * 2)]
     predictor.predict(texts)
     assert seen == [len(enc.words) for enc in predictor.featurizer.encode(texts)]
     assert min(len(enc.windows) for enc in predictor.featurizer.encode(texts)) > 1
+
+
+def test_scores_are_the_model_probabilities_of_the_predicted_labels(predictor):
+    """A span's score is the mean over its words of the best tag's softmax probability; a relation's
+    score is the softmax probability of its label for that pair. Recomputed here from the model's own
+    logits on the opening paragraph of a seed (one window, so every word has one tag distribution)."""
+    f, model = predictor.featurizer, predictor.model
+    text = SEED_TEXTS[0].split("\n")[0]
+    (enc,) = f.encode([text])
+    assert len(enc.windows) == 1 and enc.windows[0] == (0, len(enc.input_ids))
+    offset = len(f.prefix)
+    with torch.inference_mode():
+        hidden = model.encode(torch.tensor([enc.window_input_ids(0, f.prefix, f.suffix)]), None)
+        best = model.tag_logits(hidden).float().softmax(-1)[0].max(-1).values
+    (doc,) = predictor.predict([text])
+    assert doc.spans and doc.relations
+
+    def words_of(span):
+        covered = [w for w in enc.words if span.start <= w.start and w.end <= span.end]
+        assert (covered[0].start, covered[-1].end) == (span.start, span.end)
+        return covered
+
+    for s in doc.spans:
+        expected = sum(best[offset + w.first_token].item() for w in words_of(s)) / len(words_of(s))
+        assert s.score == pytest.approx(expected, abs=1e-6), s
+    for r in doc.relations:
+        head, tail = (words_of(doc.span(x)) for x in (r.head, r.tail))
+        pair = torch.tensor([[0, head[0].first_token + offset, head[-1].end_token + offset,
+                              tail[0].first_token + offset, tail[-1].end_token + offset,
+                              f.span_label2id[doc.span(r.head).label],
+                              f.span_label2id[doc.span(r.tail).label]]])  # fmt: skip
+        with torch.inference_mode():
+            probs = model.relation_logits(hidden, pair).float().softmax(-1)[0]
+        assert f.relation_labels[int(probs.argmax())] == r.label
+        assert r.score == pytest.approx(probs.max().item(), abs=1e-6), r
 
 
 def test_pair_rows_grow_linearly_with_the_article(predictor, monkeypatch):
@@ -209,7 +243,7 @@ def test_pair_rows_grow_linearly_with_the_article(predictor, monkeypatch):
     counts = []
     for copies in (2, 4):
         rows.clear()
-        (doc,) = predictor.predict(["\n".join(SEEDS * copies)])
+        (doc,) = predictor.predict(["\n".join(SEED_TEXTS * copies)])
         counts.append((sum(rows), len(doc.spans)))
     (pairs_small, spans_small), (pairs_large, spans_large) = counts
     assert spans_large == pytest.approx(2 * spans_small, rel=0.05)

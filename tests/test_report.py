@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from modelkit import GOLD
 from report_keys import check_documented_keys
 
 import ie.evaluation.report
@@ -26,14 +27,12 @@ from ie.evaluation.baseline import DictionaryBaseline
 from ie.evaluation.report import REPORT_FILES, render_html, write_reports
 from ie.evaluation.run import Evaluation, evaluate_predictions, load_gold
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "data" / "annotations" / "seeds.json"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @pytest.fixture(scope="module")
 def evaluation() -> Evaluation:
-    gold, info = load_gold([SEEDS])
+    gold, info = load_gold([GOLD])
     pred = DictionaryBaseline.fit(gold[1:]).predict_documents(gold)
     return evaluate_predictions(gold, pred, info, None, gold[1:], "articles 2-5 of the seeds")
 

@@ -8,14 +8,12 @@ import gc
 from pathlib import Path
 
 import pytest
+from modelkit import SEED_DIR
 
 from ie.cli.extract import main as extract_main
 from ie.events.extraction import Extractor
 from ie.model import prediction
 from ie.model.prediction import Predictor
-
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "seeds"
 
 
 class _RecordingLibc:
@@ -47,7 +45,7 @@ def test_predicting_leaves_malloc_and_the_gc_alone(tiny_model: Path, libc_calls,
 
     monkeypatch.setattr(Predictor, "predict", watching)
     extractor = Extractor.from_pretrained(tiny_model, device="cpu")
-    texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEED_DIR.glob("*.txt"))]
     records = list(extractor.extract_many(texts, batch_size=2))
     assert len(records) == 5 and sum(len(r.events.strikes) for r in records) > 0
     assert gc_enabled and all(gc_enabled)  # the collector ran as the caller left it
@@ -75,7 +73,7 @@ def test_ie_extract_opts_in(tiny_model: Path, tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(Extractor, "from_pretrained", classmethod(loading))
     out = tmp_path / "seeds.jsonl"
-    args = ["--model", str(tiny_model), "--input", str(SEEDS), "--output", str(out), "--device", "cpu"]
+    args = ["--model", str(tiny_model), "--input", str(SEED_DIR), "--output", str(out), "--device", "cpu"]
     assert extract_main([*args, "--no-progress"]) == 0
     assert seen == {"tuned": True, "pause_gc": True}
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5

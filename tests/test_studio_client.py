@@ -46,7 +46,11 @@ def test_predictions_attach_to_the_task_with_the_same_text(tmp_path):
         (ann,) = task["annotations"]
         assert "id" not in ann and {r.get("id") for r in ann["result"]} >= {s.id for s in doc.spans}
         (pred,) = task["predictions"]
-        assert pred["model_version"] == "ie-test-0.1" and 0 < pred["score"] <= 1
+        assert pred["model_version"] == "ie-test-0.1"
+        # the task score Label Studio sorts by: the mean score of this article's predicted spans
+        scores = [s.score for s in with_scores(doc).spans]
+        assert pred["score"] == round(sum(scores) / len(scores), 6)
+        assert sorted(r["score"] for r in pred["result"] if r["type"] == "labels") == sorted(scores)
 
 
 def test_articles_as_text_files_and_predictions_for_new_articles(tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from modelkit import tokenizer
+from modelkit import GOLD, tokenizer
 
 from ie.annotation.labelstudio import load_documents
 from ie.events.assembly import SHELLING, sub_event_type
@@ -12,12 +10,9 @@ from ie.model.features import Featurizer
 from ie.text.arabic import proclitic_readings, strip_marks, to_ascii_digits
 from ie.text.sentences import sentence_bounds
 
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "data" / "annotations" / "seeds.json"
-
 
 def _seed(i: int = 0) -> str:
-    return load_documents(SEEDS)[i].text
+    return load_documents(GOLD)[i].text
 
 
 def test_strip_marks_and_digits_on_seed_words():
@@ -41,7 +36,7 @@ def test_proclitic_readings_order_and_thresholds():
 
 def test_sub_event_type_reads_preposition_and_article():
     # "with missiles" (a seed instrument): ب + ال + صواريخ. The old one-letter strip missed it.
-    assert "بالصواريخ" in "".join(d.text for d in load_documents(SEEDS))
+    assert "بالصواريخ" in "".join(d.text for d in load_documents(GOLD))
     assert sub_event_type(["بالصواريخ"]) == SHELLING
 
 

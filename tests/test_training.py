@@ -134,9 +134,9 @@ def test_tiny_training_run_then_batch_prediction(tmp_path):
         pred.check_offsets()
         ids = {s.id for s in pred.spans}
         for r in pred.relations:
-            assert r.head in ids and r.tail in ids and 0 < r.score <= 1
+            assert r.head in ids and r.tail in ids
             assert SCHEMA.allows(r.label, pred.span(r.head).label, pred.span(r.tail).label)
-    assert preds[0].spans and all(0 < s.score <= 1 for s in preds[0].spans)
+    assert preds[0].spans  # the scores: test_prediction.py recomputes them from the model's logits
     # the eighth copy of the article is tagged like the first: windows reach the end
     last_copy = len(long_text) - len(docs[0].text)
     assert any(s.start >= last_copy for s in preds[2].spans)
