@@ -1,0 +1,44 @@
+"""The synthetic training corpus: valid, rebuilt from its markup, exact offsets, and training-only."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from modelkit import GOLD, ROOT
+
+from ie.annotation.labelstudio import load_documents, splits_word
+from ie.cli.studio import main as studio_main
+
+SYN = ROOT / "data" / "synthetic"
+CORPUS = SYN / "synthetic.json"
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_documents(CORPUS)
+
+
+def test_corpus_validates_and_is_rebuilt_from_its_markup(tmp_path, capsys):
+    assert studio_main(["validate", str(CORPUS)]) == 0
+    assert "30 tasks" in capsys.readouterr().out
+    out = tmp_path / "synthetic.json"
+    assert studio_main(["build-gold", "--markup_dir", str(SYN / "markup"), "--seeds", str(SYN / "articles"),
+                        "--out", str(out)]) == 0  # fmt: skip
+    assert out.read_text(encoding="utf-8") == CORPUS.read_text(encoding="utf-8")
+
+
+def test_articles_are_short_reports_with_exact_whole_word_spans(synthetic):
+    for doc in synthetic:
+        assert 150 <= len(re.findall(r"\w+", doc.text)) <= 300, doc.id
+        for s in doc.spans:
+            assert doc.text[s.start : s.end] == s.text
+            assert not splits_word(doc.text, s.start, s.end), (doc.id, s)
+
+
+def test_no_synthetic_text_is_a_seed_text(synthetic):
+    seeds = load_documents(GOLD)
+    seed_sentences = {s.strip() for d in seeds for s in re.split(r"[.\n،]", d.text) if len(s.strip()) > 30}
+    for doc in synthetic:
+        shared = [s for s in re.split(r"[.\n،]", doc.text) if s.strip() in seed_sentences]
+        assert not shared, (doc.id, shared[:2])
