@@ -24,7 +24,7 @@ def test_corpus_validates_and_is_rebuilt_from_its_markup(tmp_path, capsys):
     assert "30 tasks" in capsys.readouterr().out
     out = tmp_path / "synthetic.json"
     assert studio_main(["build-gold", "--markup_dir", str(SYN / "markup"), "--seeds", str(SYN / "articles"),
-                        "--out", str(out)]) == 0  # fmt: skip
+                        "--out", str(out), "--synthetic"]) == 0  # fmt: skip
     assert out.read_text(encoding="utf-8") == CORPUS.read_text(encoding="utf-8")
 
 
@@ -42,3 +42,18 @@ def test_no_synthetic_text_is_a_seed_text(synthetic):
     for doc in synthetic:
         shared = [s for s in re.split(r"[.\n،]", doc.text) if s.strip() in seed_sentences]
         assert not shared, (doc.id, shared[:2])
+
+
+def test_every_task_is_marked_synthetic_and_evaluation_refuses_it(synthetic, tmp_path, capsys):
+    assert all(d.meta.get("synthetic") is True for d in synthetic)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", ROOT / "evaluate.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    code = script.main(["--cv", "--data", str(GOLD), str(CORPUS), "--output_dir", str(tmp_path / "cv")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"evaluate.py: error: {CORPUS}: task 1 is synthetic (data.synthetic): synthetic articles "
+                   "train models and never enter an evaluation figure"]  # fmt: skip
+    assert not (tmp_path / "cv").exists()

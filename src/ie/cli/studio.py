@@ -75,7 +75,7 @@ def _load_markup(path: Path, seeds: Path, task_id: int) -> Document:
     return doc
 
 
-def _markup_tasks(paths: list[Path], seeds: Path, out: str) -> list[dict] | None:
+def _markup_tasks(paths: list[Path], seeds: Path, out: str, synthetic: bool = False) -> list[dict] | None:
     try:
         docs = [_load_markup(p, seeds, i) for i, p in enumerate(paths, start=1)]
     except MarkupError as e:
@@ -85,6 +85,8 @@ def _markup_tasks(paths: list[Path], seeds: Path, out: str) -> list[dict] | None
     for task_id, task in enumerate(tasks, start=1):
         task["id"] = task_id
         task["annotations"][0]["id"] = task_id
+        if synthetic:  # team-written training text: evaluation refuses it
+            task["data"]["synthetic"] = True
     _, problems = validate_tasks(tasks, source=out)
     for p in problems:
         print(f"ie-studio: error: {p}", file=sys.stderr)
@@ -106,7 +108,7 @@ def cmd_build_gold(args: argparse.Namespace) -> int:
     markups = sorted(Path(args.markup_dir).glob("*.md"))
     if not markups:
         return _fail(f"{args.markup_dir}: no *.md markup files")
-    tasks = _markup_tasks(markups, Path(args.seeds), str(args.out))
+    tasks = _markup_tasks(markups, Path(args.seeds), str(args.out), args.synthetic)
     if tasks is None:
         return BAD_INPUT
     atomic_write_json(args.out, tasks)
@@ -178,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--markup_dir", default="data/annotations/markup")
     g.add_argument("--seeds", default="seeds")
     g.add_argument("--out", type=Path, default=Path("data/annotations/seeds.json"))
+    g.add_argument("--synthetic", action="store_true", help="mark every task data.synthetic (training only)")
     g.set_defaults(func=cmd_build_gold)
 
     c = sub.add_parser("check-markup", help="check gold markup files against their seeds; writes nothing")

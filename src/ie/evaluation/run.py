@@ -66,6 +66,12 @@ def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], 
         found = load_documents(path)
         if not found:
             raise ValueError(f"{path}: the export holds no annotated task")
+        synthetic = next((d for d in found if d.meta.get("synthetic")), None)
+        if synthetic is not None:
+            raise ValueError(
+                f"{path}: task {synthetic.id} is synthetic (data.synthetic): synthetic articles train "
+                "models and never enter an evaluation figure"
+            )
         docs += found
         files.append({"path": str(path), "sha256": sha256_file(path), "articles": len(found)})
     data = {
