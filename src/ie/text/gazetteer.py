@@ -183,7 +183,11 @@ class Gazetteer:
 
     def _index(self, section: str) -> dict[str, Entry]:
         index: dict[str, Entry] = {}
+        names: set[str] = set()
         for entry in self.entries(section):
+            if entry.name in names:
+                raise ValueError(f"{self.source}: {section}: {entry.name!r} has two entries")
+            names.add(entry.name)
             for spelling in entry.spellings:
                 k = key(spelling)
                 other = index.setdefault(k, entry)
