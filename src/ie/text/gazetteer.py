@@ -59,6 +59,16 @@ CATEGORIES: dict[str, frozenset[str]] = {
 # Place kinds that the schema tags FAC (facilities) rather than LOC.
 FACILITY_KINDS = frozenset({"oil_field", "gas_field", "base", "airport", "crossing"})
 _ATTRIBUTES = ("governorate", "country")
+# Head nouns news puts before a place name of a kind (مدينة الميادين، بلدة حطلة، حي الجورة): generated forms.
+_KIND_HEADS: dict[str, tuple[str, ...]] = {
+    "city": ("مدينة",),
+    "town": ("بلدة", "مدينة", "ناحية"),
+    "village": ("قرية", "بلدة"),
+    "district": ("حي", "منطقة"),
+    "desert": ("منطقة",),
+    "region": ("منطقة",),
+}
+_ALL_HEADS = frozenset(h for heads in _KIND_HEADS.values() for h in heads)
 # First words that news writes both apart and joined to the next word (دير الزور / ديرالزور).
 _JOINABLE = ("دير", "أبو", "ابو")
 
@@ -115,8 +125,12 @@ class Entry:
 
     @property
     def spellings(self) -> tuple[str, ...]:
-        """The name and its aliases as written in the table."""
-        return (self.name, *self.aliases)
+        """The name and its aliases as written in the table, then each with the head nouns news puts
+        before a place of its kind (``بلدة حطلة`` for the village ``حطلة``)."""
+        written = (self.name, *self.aliases)
+        heads = _KIND_HEADS.get(self.category, ()) if self.section == "places" else ()
+        headed = [f"{h} {s}" for s in written if s.partition(" ")[0] not in _ALL_HEADS for h in heads]
+        return tuple(dict.fromkeys([*written, *headed]))
 
     @property
     def label(self) -> str:
