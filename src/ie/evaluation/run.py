@@ -31,7 +31,7 @@ from typing import Any
 from ie.core.document import Document
 from ie.core.fileio import sha256_file
 from ie.core.schema import SCHEMA
-from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline
+from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline, GazetteerBaseline
 from ie.evaluation.metrics import headline, mean_headline, score
 from ie.evaluation.report import Evaluation
 from ie.model.files import WEIGHTS, check_model_dir
@@ -234,6 +234,12 @@ def baseline_scores(
     return block, pred
 
 
+def gazetteer_baseline_scores(eval_docs: Sequence[Document]) -> dict[str, Any]:
+    """The gazetteer baseline (entities only; it needs no training articles) scored like the model."""
+    baseline = GazetteerBaseline.from_gazetteer()
+    return {**baseline.describe(), **score(eval_docs, baseline.predict_documents(eval_docs))}
+
+
 # ---------------------------------------------------------------------------------------------
 # a saved model
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +348,7 @@ def evaluate_predictions(
         **scores,
         "per_article": per_article(gold, pred),
         "baseline": base_block,
+        "gazetteer_baseline": gazetteer_baseline_scores(gold),
         "events": events,
         "cv": None,
         "notes": [n for n in notes if n],
