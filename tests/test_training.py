@@ -190,6 +190,15 @@ def test_arabert_config_with_a_local_checkpoint(tmp_path, two_articles):
     pred.check_offsets()
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is left (the launcher's child outlives it by a moment)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(path / "model.safetensors")
 
@@ -221,6 +230,7 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.communicate()
+    _wait_for(lambda: not _group_alive(run.pid), "the killed trainer to be gone", timeout=60, poll=0.05)
     assert run.returncode == -signal.SIGKILL
     assert not (broken / "model.safetensors").exists()  # died before publishing anything
     checkpoint = sorted((broken / "checkpoints").glob("step-*"))[-1]  # what 'latest' resumes
