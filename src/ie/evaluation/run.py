@@ -79,6 +79,17 @@ def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], 
     return docs, data
 
 
+def _header(mode: str, model: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys every report starts with (docs/evaluation.md#reportjson)."""
+    return {
+        "format_version": REPORT_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": mode,
+        "model": model,
+        "data": data,
+    }
+
+
 def environment() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -330,11 +341,7 @@ def evaluate_predictions(
     if events is None:
         notes.append(_events_note() or "")
     report = {
-        "format_version": REPORT_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "model",
-        "model": model_info,
-        "data": data_info,
+        **_header("model", model_info, data_info),
         **scores,
         "per_article": per_article(gold, pred),
         "baseline": base_block,
@@ -483,11 +490,7 @@ def cross_validate(
         "total_seconds": round(time.monotonic() - started, 1),
     }
     report = {
-        "format_version": REPORT_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "cv",
-        "model": None,
-        "data": data_info,
+        **_header("cv", None, data_info),
         **pooled_model,
         "per_article": per_article(gold, held_pred),
         "baseline": {
