@@ -24,7 +24,7 @@ from ie.evaluation.run import DEFAULT_CV_CONFIG, run
 
 
 def _overrides(pairs: list[str]) -> list[str]:
-    """``--set key=value`` → ``--key value``, the form ie.training.trainer.load_config takes."""
+    """``--set key=value`` → ``--key value``, the form ie.training.config.load_config takes."""
     out = []
     for pair in pairs:
         key, sep, value = pair.partition("=")

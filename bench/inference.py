@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _config(name: str) -> Any:
-    from ie.training.trainer import load_config
+    from ie.training.config import load_config
 
     return load_config(common.ROOT / "configs" / name, ["--output_dir", "unused"])
 
@@ -98,7 +98,7 @@ def build_joint(size: str, work: Path, model: Path | None, calibration_steps: in
 
     from ie.model.encoder import build_encoder
     from ie.model.modeling import JointModel
-    from ie.training.trainer import scratch_encoder_spec
+    from ie.training.config import scratch_encoder_spec
 
     if size == "cpu" and model is not None:
         return model

@@ -3,7 +3,7 @@
     python bench/profile_train.py              # 8 interleaved epochs per variant, then torch.profiler
     python bench/profile_train.py --quick      # 3 epochs per variant
 
-Times one epoch over the seed windows (the batches ``ie.training.trainer.train`` builds) for three variants
+Times one epoch over the seed windows (the batches ``ie.training.loop.train`` builds) for three variants
 on the same batches, interleaved: our joint model, our joint model with the relation pairs removed
 (tagger only: what the relation head costs), and ``AutoModelForTokenClassification`` on the same
 encoder (what the Trainer baseline computes). Each step is forward, backward, gradient clipping and
@@ -44,20 +44,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from ie.core.schema import SCHEMA
     from ie.model.features import Featurizer, collate
-    from ie.training.trainer import (
-        LengthGroupedBatchSampler,
-        _optimizer,
-        _resolve_encoder,
-        build_dataset,
-        build_model,
-        load_config,
-        load_split,
-    )
+    from ie.training.config import load_config
+    from ie.training.data import LengthGroupedBatchSampler, build_dataset, load_split
+    from ie.training.loop import build_model, build_optimizer, resolve_encoder
 
     with tempfile.TemporaryDirectory(prefix="ie-bench-prof-") as tmp:
         cfg = load_config(common.ROOT / "configs" / "cpu-tiny.yaml", ["--output_dir", tmp])
         docs, _, _ = load_split(cfg)
-        encoder = _resolve_encoder(cfg, docs, Path(tmp))
+        encoder = resolve_encoder(cfg, docs, Path(tmp))
         tokenizer = AutoTokenizer.from_pretrained(encoder)
         featurizer = Featurizer(tokenizer, SCHEMA, cfg.window_length, cfg.window_stride)
         dataset, _ = build_dataset(featurizer, docs, Path(tmp))
@@ -70,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         tagger = AutoModelForTokenClassification.from_pretrained(encoder, num_labels=len(SCHEMA.bio_labels))
         tagger.train()
     optimizers = {  # ours: the optimizer train() builds; the baseline: one fused AdamW, as the Trainer's
-        id(joint): _optimizer(joint, cfg, "cpu"),
+        id(joint): build_optimizer(joint, cfg, "cpu"),
         id(tagger): torch.optim.AdamW(tagger.parameters(), lr=cfg.learning_rate, fused=True),
     }
     autocast = partial(torch.autocast, "cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext

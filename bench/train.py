@@ -1,4 +1,4 @@
-"""Training speed: our training loop (``train.py`` → ``ie.training.trainer.train``) against HF ``Trainer``.
+"""Training speed: our training loop (``train.py`` → ``ie.training.loop.train``) against HF ``Trainer``.
 
     python bench/train.py                    # CPU-sized model, 3 interleaved runs per side
     python bench/train.py --quick            # under a minute on 2 cores
@@ -18,7 +18,7 @@ defaults (random batches, dynamic padding), tagging only.
 
 Throughput is non-padding tokens per second of the training loop itself (forward, backward,
 optimizer, data loading), on both sides excluding model building, per-epoch evaluation and
-checkpoint writing: ours from the ``throughput`` that ``ie.training.trainer.train`` records in
+checkpoint writing: ours from the ``throughput`` that ``ie.training.loop.train`` records in
 ``train_results.json``; the baseline from a ``TrainerCallback`` timing ``on_train_begin`` →
 ``on_train_end`` (no evaluation or saving is configured there). With ``--bf16`` on a GPU, model FLOPs
 utilization = 3 x forward FLOPs of the non-padding tokens / time / measured peak bf16 matmul FLOP/s.
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def our_config(args: argparse.Namespace, out: Path, cache: Path, precision: str = "float32") -> Any:
-    from ie.training.trainer import load_config
+    from ie.training.config import load_config
 
     overrides = {
         "output_dir": out,
@@ -108,10 +108,11 @@ def rows_and_encoder(cfg: Any, cache: Path) -> tuple[Path, list[dict[str, Any]],
 
     from ie.core.schema import SCHEMA
     from ie.model.features import Featurizer
-    from ie.training.trainer import _resolve_encoder, load_split
+    from ie.training.data import load_split
+    from ie.training.loop import resolve_encoder
 
     docs, _, _ = load_split(cfg)
-    encoder = Path(_resolve_encoder(cfg, docs, cache))
+    encoder = Path(resolve_encoder(cfg, docs, cache))
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     featurizer = Featurizer(tokenizer, SCHEMA, cfg.window_length, cfg.window_stride)
     rows = []
@@ -121,7 +122,7 @@ def rows_and_encoder(cfg: Any, cache: Path) -> tuple[Path, list[dict[str, Any]],
 
 
 def run_ours(cfg: Any) -> dict[str, float]:
-    from ie.training.trainer import train
+    from ie.training.loop import train
 
     out = train(cfg)
     results = json.loads((out / "train_results.json").read_text())

@@ -17,21 +17,16 @@ from modelkit import CPU_TINY, ROOT, SMALL, console_command, free_port
 from torch.utils.data import DataLoader
 
 from ie.model.prediction import Predictor
-from ie.training.trainer import (
-    LengthGroupedBatchSampler,
-    exact_match_scores,
-    load_config,
-    load_split,
-    prepare_train_loader,
-    resolve_mixed_precision,
-)
+from ie.training.config import load_config, resolve_mixed_precision
+from ie.training.data import LengthGroupedBatchSampler, load_split, prepare_train_loader
+from ie.training.evaluation import exact_match_scores
 
 ACCELERATE = console_command("accelerate", "accelerate.commands.accelerate_cli")
 
 
 def _rank_loader(lengths: list[int], batch_size: int, n: int, rank: int):
     """Rank ``rank``'s training loader of an ``n``-process run, built as
-    ``ie.training.trainer.train`` builds it (accelerate's loader preparation included); the rows
+    ``ie.training.loop.train`` builds it (accelerate's loader preparation included); the rows
     are the window indices themselves."""
     sampler = LengthGroupedBatchSampler(lengths, batch_size, seed=42, num_replicas=n, rank=rank)
     loader = DataLoader(list(range(len(lengths))), batch_sampler=sampler, collate_fn=list)

@@ -9,7 +9,7 @@ from modelkit import CPU_TINY, gold_documents, tokenizer
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA
 from ie.model.features import IGNORE_INDEX, Featurizer, best_windows, collate
-from ie.training.trainer import load_config
+from ie.training.config import load_config
 
 # 6000: the cpu-tiny vocabulary size (every seed word is one token); 300: words split into many pieces.
 VOCABS = (6000, 300)

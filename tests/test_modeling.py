@@ -20,7 +20,8 @@ from ie.model.features import Featurizer, collate
 from ie.model.modeling import FastDropout, JointModel, JointModelConfig, JointModelOutput, model_card
 from ie.model.prediction import Predictor
 from ie.text.normalize import normalize
-from ie.training.trainer import build_model, load_config
+from ie.training.config import load_config
+from ie.training.loop import build_model
 
 
 def _batch(model: JointModel) -> dict[str, torch.Tensor]:

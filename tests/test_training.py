@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,13 @@ from safetensors.torch import load_file
 from ie.annotation.labelstudio import documents_to_tasks
 from ie.core.fileio import atomic_write_json
 from ie.core.schema import SCHEMA
+from ie.model.encoder import EncoderSpec
 from ie.model.features import Featurizer
 from ie.model.prediction import Predictor
-from ie.training.trainer import (
-    LengthGroupedBatchSampler,
-    build_dataset,
-    exact_match_scores,
-    load_config,
-    train,
-)
+from ie.training.config import SCRATCH_FIELDS, TrainConfig, load_config, scratch_encoder_spec
+from ie.training.data import LengthGroupedBatchSampler, build_dataset
+from ie.training.evaluation import exact_match_scores
+from ie.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +62,18 @@ def test_config_from_yaml_with_cli_overrides(tmp_path):
         load_config(CPU_TINY, ["--output_dir", "x", "--mixed_precision", "fp8"])
     with pytest.raises(ValueError, match="output_dir is required"):
         load_config(CPU_TINY)
+
+
+def test_scratch_fields_are_the_encoder_spec_by_name():
+    """EncoderSpec is the one home of the from-scratch sizes: the config's defaults are its defaults,
+    and each scratch_* key (YAML or --override) sets exactly its EncoderSpec field."""
+    cfg = TrainConfig(output_dir="x")
+    assert scratch_encoder_spec(cfg) == EncoderSpec(max_position_embeddings=512, seed=cfg.seed)
+    for i, (key, name) in enumerate(SCRATCH_FIELDS.items()):
+        cfg = load_config(CPU_TINY, ["--output_dir", "x", f"--{key}", str(100 + i), "--window_length", "640"])
+        spec = scratch_encoder_spec(cfg)
+        assert getattr(spec, name) == 100 + i and spec.max_position_embeddings == 640
+        assert replace(spec, **{name: getattr(EncoderSpec, name)}) != spec
 
 
 def test_train_py_reports_a_bad_data_file_and_writes_nothing(tmp_path, capsys):
@@ -121,7 +132,7 @@ def test_tiny_training_run_then_batch_prediction(tmp_path):
     card = (out / "README.md").read_text()
     assert (
         f"| span_f1 | {best['span_f1']:.4f} |" in card
-        and "documents passed to ie.training.trainer.train()" in card
+        and "documents passed to ie.training.loop.train()" in card
     )
 
     predictor = Predictor.from_pretrained(out, device="cpu")
@@ -158,19 +169,34 @@ def test_tiny_training_run_then_batch_prediction(tmp_path):
 
 
 def test_arabert_config_with_a_local_checkpoint(tmp_path, two_articles):
-    """configs/arabert.yaml as is, but the hub id replaced by a local BERT saved in hub layout."""
-    cfg = load_config(ARABERT, ["--output_dir", str(tmp_path / "arabert"), "--model_name_or_path",
-                                str(encoder_dir()), "--train_data", str(two_articles), "--max_steps", "2",
-                                "--window_length", "128", "--window_stride", "32",
-                                "--per_device_train_batch_size", "2"])  # fmt: skip
+    """configs/arabert.yaml as is, but the hub id replaced by a local BERT saved in hub layout. Its
+    own process: its bf16 differs from the other runs here, and accelerate's state is per process."""
+    out = tmp_path / "arabert"
+    args = ["--output_dir", str(out), "--model_name_or_path", str(encoder_dir()), "--train_data",
+            str(two_articles), "--max_steps", "2", "--window_length", "128", "--window_stride", "32",
+            "--per_device_train_batch_size", "2"]  # fmt: skip
+    cfg = load_config(ARABERT, args)
     assert cfg.mixed_precision == "bf16" and not cfg.encoder_from_scratch
-    out = train(cfg)
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(ARABERT), *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "train_results.json").read_text())
-    assert results["split"].startswith("1 train / 1 held-out")
+    assert (
+        results["split"].startswith("1 train / 1 held-out") and results["config"]["mixed_precision"] == "bf16"
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["encoder_config"]["_name_or_path"] == str(encoder_dir())
     (pred,) = Predictor.from_pretrained(out, device="cpu").predict([SEEDS[0].read_text(encoding="utf-8")])
     pred.check_offsets()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is left (the launcher's child outlives it by a moment)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -186,32 +212,31 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
     history = json.loads((whole / "train_results.json").read_text())["history"]
     steps_per_epoch = history[0]["step"]
     assert steps_per_epoch >= 4
-    # in the middle of the second epoch, one step after a mid-epoch checkpoint (every 2 steps)
-    kill_at = next(k for k in range(steps_per_epoch + 2, 2 * steps_per_epoch) if k % 2 == 1)
 
     broken = tmp_path / "broken"
     # the launcher picks its own thread count; the same as ours keeps float sums in the same order
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
               "--num_cpu_threads_per_process", str(torch.get_num_threads())]  # fmt: skip
-    args = [
-        "--config",
-        str(CPU_TINY),
-        "--output_dir",
-        str(broken),
-        *common,
-        "--stop_after_steps",
-        str(kill_at),
-    ]
-    done = subprocess.run(
-        [*launch, str(ROOT / "train.py"), *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode != 0, done.stderr[-3000:]
+    args = ["--config", str(CPU_TINY), "--output_dir", str(broken), *common]
+    # the first checkpoint of the second epoch, then SIGKILL (launcher and trainer, no cleanup at
+    # all, like a preempted job) before the epoch ends
+    mid = broken / "checkpoints" / f"step-{steps_per_epoch + 2 - steps_per_epoch % 2:07d}"
+    with open(tmp_path / "broken.log", "w") as log:  # a file: a full pipe would stall the run
+        run = subprocess.Popen([*launch, str(ROOT / "train.py"), *args], cwd=ROOT, stderr=log,
+                               start_new_session=True)  # fmt: skip
+    try:
+        _wait_for(mid.is_dir, f"checkpoint {mid.name}", run, poll=0.01)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate()
+    _wait_for(lambda: not _group_alive(run.pid), "the killed trainer to be gone", timeout=60, poll=0.05)
+    assert run.returncode == -signal.SIGKILL
     assert not (broken / "model.safetensors").exists()  # died before publishing anything
-    (checkpoint,) = (broken / "checkpoints").glob("step-*")
+    checkpoint = sorted((broken / "checkpoints").glob("step-*"))[-1]  # what 'latest' resumes
     state = json.loads((checkpoint / "trainer_state.json").read_text())
-    assert state["global_step"] < kill_at and state["epoch"] == 1 and state["batches_in_epoch"] > 0
-    assert not list((broken / "checkpoints").glob(".tmp-*"))
+    assert state["epoch"] == 1 and 0 < state["batches_in_epoch"] < steps_per_epoch, state  # mid-epoch 2
+    assert state["global_step"] < history[-1]["step"]
 
     resumed = train(load_config(CPU_TINY, ["--output_dir", str(broken), *common, "--resume_from_checkpoint",
                                            "latest"]))  # fmt: skip
@@ -228,14 +253,17 @@ def _train_py(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "train.py"), "--config", str(CPU_TINY), *SMALL, *args]
 
 
-def _wait_for(predicate, what: str, proc: subprocess.Popen | None = None, timeout: float = 300) -> None:
+def _wait_for(
+    predicate, what: str, proc: subprocess.Popen | None = None, timeout: float = 300, poll: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+            err = proc.stderr.read()[-3000:] if proc.stderr else ""
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}: {err}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def test_same_data_config_and_seed_give_bit_identical_models(tmp_path, two_articles):

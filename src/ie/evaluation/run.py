@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ie.core.document import Document
-from ie.core.fileio import sha256_file
+from ie.core.fileio import atomic_write_json, atomic_write_text, sha256_file
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline, GazetteerBaseline
 from ie.evaluation.metrics import headline, mean_headline, score
@@ -84,6 +85,17 @@ def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], 
     return docs, data
 
 
+def _header(mode: str, model: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys every report starts with (docs/evaluation.md#reportjson)."""
+    return {
+        "format_version": REPORT_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": mode,
+        "model": model,
+        "data": data,
+    }
+
+
 def environment() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -112,7 +124,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
-    """The training articles of a model saved by :func:`ie.training.trainer.train`, rebuilt from the config it
+    """The training articles of a model saved by :func:`ie.training.loop.train`, rebuilt from the config it
     recorded in train_results.json, or ``None`` (with the reason) when that is not possible."""
     results = _read_json(model_dir / "train_results.json")
     if results is None or not isinstance(results.get("config"), dict):
@@ -124,7 +136,8 @@ def model_training_docs(model_dir: Path) -> tuple[list[Document] | None, str]:
             "the model was trained on documents passed in code; its training articles are not recorded",
         )
     from ie.annotation.labelstudio import ValidationError
-    from ie.training.trainer import TrainConfig, load_split
+    from ie.training.config import TrainConfig
+    from ie.training.data import load_split
 
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in results["config"].items() if k in known})
@@ -340,11 +353,7 @@ def evaluate_predictions(
     if events is None:
         notes.append(_events_note() or "")
     report = {
-        "format_version": REPORT_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "model",
-        "model": model_info,
-        "data": data_info,
+        **_header("model", model_info, data_info),
         **scores,
         "per_article": per_article(gold, pred),
         "baseline": base_block,
@@ -367,6 +376,39 @@ def evaluate_predictions(
 # ---------------------------------------------------------------------------------------------
 
 
+def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, name: str) -> None:
+    """Train one fold's model into ``fold_dir`` in a process of its own (``python -m ie.training``):
+    accelerate keeps its state per process, so each fold starts as a fresh ``train.py`` run would.
+
+    The fold gets ``base_cfg`` as it is (written out as a config file beside ``fold_dir``, so every
+    fold trains with the same settings), its training articles as a Label Studio export, and no
+    held-out split: its best epoch is chosen on its own training articles."""
+    import yaml
+
+    from ie.annotation.labelstudio import documents_to_tasks
+
+    tasks = documents_to_tasks(train_docs)
+    for doc, task in zip(train_docs, tasks, strict=True):
+        task["id"] = int(doc.id) if doc.id.isdigit() else doc.id
+    data = fold_dir.with_name(f"{fold_dir.name}.train.json")
+    atomic_write_json(data, tasks)
+    values = {**dataclasses.asdict(base_cfg), "output_dir": str(fold_dir), "train_data": [str(data)],
+              "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
+    config = fold_dir.with_name(f"{fold_dir.name}.yaml")
+    atomic_write_text(config, yaml.safe_dump(values, allow_unicode=True, sort_keys=False))
+    proc = subprocess.Popen([sys.executable, "-m", "ie.training", "--config", str(config)],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    last = ""
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the fold's log goes on to ours
+        sys.stderr.write(line)
+        last = line.strip() or last
+    if proc.wait() == 2:
+        raise ValueError(f"{name}: {last.split('error: ', 1)[-1]}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: training failed (exit {proc.returncode}): {last}")
+
+
 def cross_validate(
     data: Sequence[str | os.PathLike[str]],
     config: str | os.PathLike[str] = DEFAULT_CV_CONFIG,
@@ -384,9 +426,8 @@ def cross_validate(
     figures for both. Fold models go to ``work_dir``/fold-N (kept; replaced by a rerun) or to a
     temporary folder (removed).
     """
-    from ie.annotation.labelstudio import ValidationError
     from ie.model.prediction import Predictor
-    from ie.training.trainer import load_config, train
+    from ie.training.config import load_config
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -396,6 +437,7 @@ def cross_validate(
     base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
+    root.mkdir(parents=True, exist_ok=True)
     folds: list[dict[str, Any]] = []
     held_pred: list[Document] = []
     held_base: list[Document] = []
@@ -404,14 +446,10 @@ def cross_validate(
             train_docs = [d for j, d in enumerate(gold) if j != k]
             fold_dir = root / f"fold-{k + 1}"
             shutil.rmtree(fold_dir, ignore_errors=True)  # a stale fold of an earlier run
-            cfg = dataclasses.replace(base_cfg, output_dir=str(fold_dir))
             logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),
                         len(train_docs), held.id)  # fmt: skip
             t0 = time.monotonic()
-            try:
-                train(cfg, train_docs, None)
-            except ValidationError as e:
-                raise ValueError(f"fold {k + 1}: {e}") from None
+            train_fold(base_cfg, train_docs, fold_dir, f"fold {k + 1}")
             train_s = time.monotonic() - t0
             t0 = time.monotonic()
             predictor = Predictor.from_pretrained(fold_dir, device=device)
@@ -465,11 +503,7 @@ def cross_validate(
         "total_seconds": round(time.monotonic() - started, 1),
     }
     report = {
-        "format_version": REPORT_FORMAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "cv",
-        "model": None,
-        "data": data_info,
+        **_header("cv", None, data_info),
         **pooled_model,
         "per_article": per_article(gold, held_pred),
         "baseline": {

@@ -152,7 +152,7 @@ class FastDropout(nn.Dropout):
 def use_fast_dropout(model: nn.Module) -> nn.Module:
     """Every plain ``nn.Dropout`` of ``model`` (the encoder's included) becomes a :class:`FastDropout`.
 
-    A training-speed measure, applied by the trainer (:func:`ie.training.trainer.build_model`): a model loaded
+    A training-speed measure, applied by the trainer (:func:`ie.training.loop.build_model`): a model loaded
     with ``from_pretrained`` keeps plain torch dropout. Returns ``model``."""
     for parent in list(model.modules()):
         for name, child in parent.named_children():
