@@ -96,6 +96,13 @@ class TrainConfig:
         default=0.0,
         metadata={"help": "Without eval_data: hold out this fraction of articles (0 = evaluate on train)."},
     )
+    augment_factor: int = field(
+        default=0,
+        metadata={
+            "help": "Augmented copies of each training article (mention replacement, number forms: "
+            "ie.training.augment); 0 = off. Never applied to evaluation articles."
+        },
+    )
     window_length: int = field(default=512, metadata={"help": "Tokens per window, special tokens included."})
     window_stride: int = field(
         default=128, metadata={"help": "Overlap between consecutive windows (tokens)."}
@@ -165,6 +172,8 @@ class TrainConfig:
             problems.append(f"metric_for_best_model must be one of {', '.join(METRICS)}")
         if not 0.0 <= self.eval_ratio < 1.0:
             problems.append("eval_ratio must be in [0, 1)")
+        if self.augment_factor < 0:
+            problems.append("augment_factor must be >= 0")
         if self.num_train_epochs < 1 and self.max_steps <= 0:
             problems.append("num_train_epochs must be >= 1 (or set max_steps)")
         for name in (
@@ -859,6 +868,11 @@ def _train(
         if eval_docs is None:
             eval_docs = train_docs
             split += "; evaluated on the training documents"
+    if cfg.augment_factor > 0:  # after the split: evaluation articles are never augmented
+        from ie.training.augment import augment_documents
+
+        train_docs = [*train_docs, *augment_documents(train_docs, cfg.augment_factor, cfg.seed)]
+        split += f"; + {cfg.augment_factor} augmented copies of each training article"
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
 
     _forget_previous_run()
