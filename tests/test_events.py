@@ -202,12 +202,13 @@ def test_canonical_names_behind_proclitics(aliases, text, label, canonical):
 
 def test_alias_table_is_versioned_and_rejects_conflicts(tmp_path, aliases):
     assert aliases.version >= 1
-    bad = tmp_path / "aliases.yaml"
-    bad.write_text("version: 1\nactors:\n  A: [قسد]\n  B: [قسد]\n", encoding="utf-8")
+    bad = tmp_path / "gazetteer.yaml"
+    bad.write_text("version: 1\nactors:\n  - {name: A, side: sdf, aliases: [قسد]}\n"
+                   "  - {name: B, side: sdf, aliases: [قسد]}\n", encoding="utf-8")  # fmt: skip
     with pytest.raises(ValueError, match="listed under both"):
         AliasTable.load(bad)
     (tmp_path / "broken.yaml").write_text("actors: {}\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="not a valid alias table"):
+    with pytest.raises(ValueError, match="not a valid gazetteer"):
         AliasTable.load(tmp_path / "broken.yaml")
 
 

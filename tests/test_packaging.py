@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DATA = ("ie/resources/aliases.yaml", "ie/resources/extraction_record.schema.json")
+PACKAGE_DATA = ("ie/resources/gazetteer.yaml", "ie/resources/extraction_record.schema.json")
 
 
 def _run(*cmd: str | Path, cwd: Path) -> str:

@@ -68,7 +68,7 @@ class Mention(BaseModel):
     start: int = Field(ge=0, description="offset of the first character (Python code points)")
     end: int = Field(gt=0, description="offset after the last character")
     label: str = Field(description="span label of the label schema (ie.core.schema.SCHEMA)")
-    canonical: str = Field(description="clitic-free name from the alias table (ie/resources/aliases.yaml)")
+    canonical: str = Field(description="clitic-free name from the gazetteer (ie/resources/gazetteer.yaml)")
     score: float | None = Field(None, description="model probability; null for gold annotations")
 
 

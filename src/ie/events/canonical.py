@@ -1,30 +1,26 @@
 """Canonical names for mentions: clitics stripped, spelling variants folded, aliases resolved.
 
 Gold and predicted spans keep attached clitics (``بريف ديرالزور الشرقي``, see the annotation
-guidelines); events report a canonical name (``ريف دير الزور الشرقي``) from the versioned alias table
-``ie/resources/aliases.yaml``, shipped inside the package (read with :mod:`importlib.resources`, so
-an installed wheel finds it as well as a source checkout).
+guidelines); events report a canonical name (``ريف دير الزور الشرقي``): the ``name`` of the entry in
+the versioned gazetteer (``ie/resources/gazetteer.yaml``, :mod:`ie.text.gazetteer`) that lists the
+mention among its spellings.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
-from ie.text.arabic import proclitic_readings, strip_marks
+from ie.text.arabic import fold_letters, proclitic_readings, strip_marks
+from ie.text.gazetteer import DEFAULT_GAZETTEER, Gazetteer, spelling_variants
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
     from importlib.resources.abc import Traversable
 
-# package data, not a path into the source tree: ``pip install .`` must find it too
-DEFAULT_ALIASES: Traversable = resources.files("ie") / "resources" / "aliases.yaml"
+# the alias table is the gazetteer: one home for names and their spellings
+DEFAULT_ALIASES: Traversable = DEFAULT_GAZETTEER
 
-_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي"})
 _QUOTES = "\"'“”«»„‟"
 
 # Head nouns that commonly follow a proclitic in mentions (بريف، لقوات، ومقرات): a word that is one
@@ -39,7 +35,7 @@ _HEADS = frozenset(
 
 def fold(text: str) -> str:
     """Spelling-insensitive form: no marks/tatweel, hamza and ta marbuta folded, single spaces."""
-    text = strip_marks(text).translate(_FOLD)
+    text = fold_letters(strip_marks(text))
     return " ".join(text.strip(_QUOTES + " ").replace("“", "").replace("”", "").split())
 
 
@@ -67,35 +63,43 @@ def _key(text: str) -> str:
 
 @dataclass
 class AliasTable:
+    """Spelling key → canonical name, per kind of mention: actors (ACTOR, PERSON), weapons (WEAPON)
+    and places (every other label), built from the gazetteer's entries and their spellings."""
+
     version: int
     actors: dict[str, str] = field(default_factory=dict)
     places: dict[str, str] = field(default_factory=dict)
+    weapons: dict[str, str] = field(default_factory=dict)
     # canonical() results: news repeats the same few hundred names, and every span of every record
     # and event is named (about 300 calls per article). Bounded; cleared when full.
-    _memo: dict[tuple[str, bool], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memo: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | Traversable = DEFAULT_ALIASES) -> AliasTable:
-        """Read and check a table: a file path, or the package's own (:data:`DEFAULT_ALIASES`)."""
-        if isinstance(path, (str, os.PathLike)):
-            path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            version = int(data["version"])
-            sections = {name: data.get(name) or {} for name in ("actors", "places")}
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: not a valid alias table ({e})") from None
-        table = cls(version)
-        for name, entries in sections.items():
+        """Read a gazetteer (a file path, or the package's own) and index its spellings."""
+        return cls.from_gazetteer(Gazetteer.load(path))
+
+    @classmethod
+    def from_gazetteer(cls, gazetteer: Gazetteer) -> AliasTable:
+        """Index every spelling of every entry (and its generated variants) by its clitic-free key.
+
+        Keys are clitic-free (``strip_clitics``), so two spellings that differ only by what looks like a
+        proclitic can collide across entries even where the gazetteer's own keys do not: that is an
+        error, named like the gazetteer's.
+        """
+        table = cls(gazetteer.version)
+        for name in ("actors", "places", "weapons"):
             index: dict[str, str] = getattr(table, name)
-            for canonical, aliases in entries.items():
-                for alias in [canonical, *(aliases or [])]:
-                    key = _key(alias)
-                    if index.get(key, canonical) != canonical:
-                        raise ValueError(
-                            f"{path}: {name}: {alias!r} is listed under both {index[key]!r} and {canonical!r}"
-                        )
-                    index[key] = canonical
+            for entry in gazetteer.entries(name):
+                for spelling in entry.spellings:
+                    for alias in spelling_variants(spelling):
+                        key = _key(alias)
+                        if index.get(key, entry.name) != entry.name:
+                            raise ValueError(
+                                f"{gazetteer.source}: {name}: {alias!r} is listed under both "
+                                f"{index[key]!r} and {entry.name!r}"
+                            )
+                        index[key] = entry.name
         return table
 
     def canonical(self, text: str, label: str) -> str:
@@ -104,12 +108,12 @@ class AliasTable:
         A known name is also found behind a proclitic that :func:`strip_clitics` cannot tell from a
         root letter on its own (بديرالزور، لقسد): the alias table decides.
         """
-        actor = label in ("ACTOR", "PERSON")
-        found = self._memo.get((text, actor))
+        section = "actors" if label in ("ACTOR", "PERSON") else "weapons" if label == "WEAPON" else "places"
+        found = self._memo.get((text, section))
         if found is None:
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
-            found = self._memo[(text, actor)] = self._canonical(text, self.actors if actor else self.places)
+            found = self._memo[(text, section)] = self._canonical(text, getattr(self, section))
         return found
 
     def _canonical(self, text: str, index: dict[str, str]) -> str:

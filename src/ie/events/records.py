@@ -55,7 +55,9 @@ class ExtractionRecord(BaseModel):
     entities: list[Entity] = Field(description="every predicted span, in text order")
     relations: list[RelationRecord]
     model: str = Field(description="model directory name @ first 12 hex digits of its weights' sha256")
-    aliases_version: int = Field(description="`version` of the alias table used for canonical names")
+    aliases_version: int = Field(
+        description="`version` of the gazetteer (ie/resources/gazetteer.yaml) used for canonical names"
+    )
 
 
 class ExtractionError(BaseModel):

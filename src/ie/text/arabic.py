@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ASCII_DIGITS", "EASTERN_DIGITS", "proclitic_readings", "strip_marks", "to_ascii_digits"]
+__all__ = [
+    "ASCII_DIGITS",
+    "EASTERN_DIGITS",
+    "HAMZA_FOLD",
+    "fold_letters",
+    "proclitic_readings",
+    "strip_marks",
+    "to_ascii_digits",
+]
 
 # Harakat and tanwin (U+064B-U+065F), Quranic marks (U+0610-U+061A), superscript alef (U+0670) and
 # tatweel (U+0640): what a spelling-insensitive comparison ignores. The normalizer removes a wider
@@ -19,6 +27,11 @@ _MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u0640]")
 EASTERN_DIGITS = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹"
 ASCII_DIGITS = str.maketrans(EASTERN_DIGITS, "0123456789" * 2)
 
+# Letters that news spells interchangeably (hamza seats, alef maqsura/yeh, ta marbuta/heh), each mapped to
+# the plain letter a spelling-insensitive comparison uses: canonical names and the gazetteer fold with it.
+HAMZA_FOLD = {"أ": "ا", "إ": "ا", "آ": "ا", "ؤ": "و", "ئ": "ي"}
+_FOLD = str.maketrans({**HAMZA_FOLD, "ى": "ي", "ة": "ه"})
+
 _CONJUNCTIONS = ("و", "ف")  # "and", "then"
 _PREPOSITIONS = ("ب", "ل", "ك")  # "with/in", "for", "like"
 _ARTICLE = "ال"
@@ -27,6 +40,11 @@ _ARTICLE = "ال"
 def strip_marks(text: str) -> str:
     """``text`` without harakat, Quranic marks, superscript alef and tatweel (``قَصْفـ`` → ``قصف``)."""
     return _MARKS.sub("", text)
+
+
+def fold_letters(text: str) -> str:
+    """``text`` with hamza seats, ى and ة folded to ا/و/ي, ي and ه, one character for one."""
+    return text.translate(_FOLD)
 
 
 def to_ascii_digits(text: str) -> str:
