@@ -42,8 +42,17 @@ from pyarabic.number import ArNumbers, text2number
 
 from ie.core.document import Document, Span
 from ie.text.arabic import EASTERN_DIGITS, proclitic_readings, to_ascii_digits
+from ie.text.gazetteer import Gazetteer
 
-__all__ = ["REPLACEABLE", "augment_documents", "number_form", "split_clitics", "join_clitics"]
+__all__ = [
+    "REPLACEABLE",
+    "augment_documents",
+    "dual",
+    "gazetteer_forms",
+    "join_clitics",
+    "number_form",
+    "split_clitics",
+]
 
 # Types whose mentions are replaced, and how likely each distinct stem of a copy is replaced.
 REPLACEABLE = ("LOC", "FAC", "ACTOR", "WEAPON", "CIVILIAN", "TIME")
@@ -201,6 +210,16 @@ def _apply(doc: Document, edits: list[_Edit], new_id: str) -> Document:
     return out
 
 
+def gazetteer_forms(gazetteer: Gazetteer | None = None) -> dict[str, list[str]]:
+    """The gazetteer's spellings as written (names and aliases) by span label: places → LOC, or
+    FAC for the facility kinds (bases, fields, airports, crossings); actors → ACTOR; weapons → WEAPON."""
+    gazetteer = gazetteer if gazetteer is not None else Gazetteer.load()
+    forms: dict[str, set[str]] = {}
+    for entry in gazetteer:
+        forms.setdefault(entry.label, set()).update(entry.spellings)
+    return {label: sorted(f) for label, f in forms.items()}
+
+
 # -- the augmenter --------------------------------------------------------------------------------
 
 
@@ -244,7 +263,9 @@ def _next_word(text: str, pos: int) -> tuple[int, int] | None:
     if text[pos : pos + 1] != " ":
         return None
     start = end = pos + 1
-    while end < len(text) and (text[end].isalpha() or text[end] in "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652"):
+    while end < len(text) and (
+        text[end].isalpha() or text[end] in "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652"
+    ):
         end += 1
     return (start, end) if end > start else None
 
@@ -337,4 +358,3 @@ def augment_documents(
     known = _known_words(docs, forms)
     pools = _pools(docs, forms, known)
     return [augment_document(d, k + 1, seed, pools, known) for k in range(factor) for d in docs]
-
