@@ -99,7 +99,7 @@ def split_clitics(mention: str, known: frozenset[str] | set[str]) -> tuple[str, 
     first, sep, rest = mention.partition(" ")
     best = ""
     for reading in proclitic_readings(first, article=False)[1:]:
-        if reading in known or reading in DESIGNATORS:
+        if reading in known or reading in DESIGNATORS or (reading.startswith(_ARTICLE) and len(reading) > 3):
             best = reading  # readings come in order of more stripping: keep the last known one
     if not best:
         return "", mention
