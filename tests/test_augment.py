@@ -170,3 +170,22 @@ def test_the_evaluation_articles_are_never_augmented(tmp_path, monkeypatch, gold
     assert sum(d.meta.get("augmented_from") is not None for d in seen["train"]) == 2 * (len(gold) - 1)
     results = json.loads((tmp_path / "m" / "train_results.json").read_text(encoding="utf-8"))
     assert "augmented" in json.dumps(results, ensure_ascii=False)
+
+
+def test_a_number_word_keeps_the_gender_of_its_counted_noun(gold):
+    """``ثلاث إصابات`` (feminine noun) stays without ة; ``اثنين`` and ``خمسة`` take the ة form."""
+    from ie.core.document import Document, Span
+    from ie.training.augment import augment_document
+
+    text = "أسفر القصف عن ثلاث إصابات وعن مقتل اثنين من العناصر"
+    spans = [Span("n1", 14, 18, "NUM", "ثلاث"), Span("n2", 35, 40, "NUM", "اثنين")]
+    doc = Document("x", text, spans)
+    doc.check_offsets()
+    words = set()
+    for copy in range(40):
+        out = augment_document(doc, copy, 7, {}, frozenset())
+        words |= {(s.id, s.text) for s in out.spans}
+    feminine = {t for i, t in words if i == "n1" and t in ("ثلاث", "ثلاثة", "خمس", "خمسة", "سبع", "سبعة")}
+    masculine = {t for i, t in words if i == "n2" and t in ("ثلاث", "ثلاثة", "خمس", "خمسة", "سبع", "سبعة")}
+    assert feminine and all(not t.endswith("ة") for t in feminine)
+    assert masculine and all(t.endswith("ة") for t in masculine)

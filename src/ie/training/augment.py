@@ -84,6 +84,8 @@ _DUALS = {
     **dict.fromkeys(("مقاتلين", "مقاتلون", "مقاتلا", "مقاتلاً"), ("مقاتلان", "مقاتلين")),
 }
 _CASUALTY = ("KILLED", "INJURED")
+# 3-10 written without ة: the counted noun is feminine (ثلاث إصابات), so the new number is too.
+_FEMININE_NOUN_FORMS = frozenset("ثلاث أربع اربع خمس ست سبع ثماني ثمان تسع عشر".split())
 _NO_QUALIFIER_AFTER = ("الـ", "ال", "تجاوز", "تجاوزت", "يتجاوز", "تخطى", "من")
 
 
@@ -277,7 +279,7 @@ def _number_edit(doc: Document, s: Span, rng: random.Random, by_start: dict[int,
         return None
     _, old_value = parsed
     genitive = bool(_prev_word(doc.text, s.start))
-    masculine = not (stem.endswith(("ث", "س", "ع", "ن", "ي")) and not stem.isdigit())
+    masculine = stem.split()[-1] not in _FEMININE_NOUN_FORMS  # ثلاث إصابات: keep the form without ة
     value = rng.choice([2, 2, rng.randint(2, 10), rng.randint(2, 10), rng.randint(11, 60), old_value])
     nxt = _next_word(doc.text, s.end)
     if value == 2 and nxt is not None and not clitics:
