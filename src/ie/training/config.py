@@ -73,6 +73,13 @@ class TrainConfig:
         default=0.0,
         metadata={"help": "Without eval_data: hold out this fraction of articles (0 = evaluate on train)."},
     )
+    augment_factor: int = field(
+        default=0,
+        metadata={
+            "help": "Augmented copies of each training article (mention replacement, number forms: "
+            "ie.training.augment); 0 = off. Never applied to evaluation articles."
+        },
+    )
     window_length: int = field(default=512, metadata={"help": "Tokens per window, special tokens included."})
     window_stride: int = field(
         default=128, metadata={"help": "Overlap between consecutive windows (tokens)."}
@@ -139,6 +146,8 @@ class TrainConfig:
             problems.append(f"metric_for_best_model must be one of {', '.join(METRICS)}")
         if not 0.0 <= self.eval_ratio < 1.0:
             problems.append("eval_ratio must be in [0, 1)")
+        if self.augment_factor < 0:
+            problems.append("augment_factor must be >= 0")
         if self.num_train_epochs < 1 and self.max_steps <= 0:
             problems.append("num_train_epochs must be >= 1 (or set max_steps)")
         for name in (

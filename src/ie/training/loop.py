@@ -138,6 +138,12 @@ def _train(
         if eval_docs is None:
             eval_docs = train_docs
             split += "; evaluated on the training documents"
+    if cfg.augment_factor > 0:  # after the split: evaluation articles are never augmented
+        from ie.training.augment import augment_documents, gazetteer_forms
+
+        extra = augment_documents(train_docs, cfg.augment_factor, cfg.seed, gazetteer_forms())
+        train_docs = [*train_docs, *extra]
+        split += f"; + {cfg.augment_factor} augmented copies of each training article"
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
 
     accelerator = Accelerator(
