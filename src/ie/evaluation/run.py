@@ -379,7 +379,7 @@ def cross_validate(
     """
     from ie.annotation.labelstudio import ValidationError
     from ie.model.prediction import Predictor
-    from ie.training.trainer import load_config, train
+    from ie.training.trainer import load_config, load_extra_train_docs, train
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -387,6 +387,10 @@ def cross_validate(
         raise ValueError(f"cross-validation needs at least 2 articles, the data holds {len(gold)}")
     # read once: every fold trains with the same settings, even if the file changes meanwhile
     base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])
+    try:
+        extra = load_extra_train_docs(base_cfg)
+    except ValidationError as e:
+        raise ValueError(f"extra_train_data: {e}") from None
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
     folds: list[dict[str, Any]] = []
@@ -394,7 +398,9 @@ def cross_validate(
     held_base: list[Document] = []
     try:
         for k, held in enumerate(gold):
+            # extra_train_data (e.g. the synthetic corpus) trains every fold and is never evaluated
             train_docs = [d for j, d in enumerate(gold) if j != k]
+            train_docs += [d for d in extra if d.text != held.text]
             fold_dir = root / f"fold-{k + 1}"
             shutil.rmtree(fold_dir, ignore_errors=True)  # a stale fold of an earlier run
             cfg = dataclasses.replace(base_cfg, output_dir=str(fold_dir))
