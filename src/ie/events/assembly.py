@@ -572,6 +572,8 @@ def _same_strike(group: list[_Frame], frame: _Frame, canon) -> bool:
 
     if places(frame) & set().union(*(places(f) for f in group)):
         return True
+    if _ANOTHER & set(fold(frame.trigger.text).split()):
+        return False  # "الهجوم الثاني": another attack, even with no argument of its own
     return not any(frame.args.get(k) for k in ("attacker", "target", "location", "instrument"))
 
 
