@@ -174,3 +174,21 @@ def test_a_trained_model_emits_no_strike_on_english_or_a_football_report(tiny_mo
     docs = predictor.predict([ENGLISH, FOOTBALL], ["en", "football"])
     for doc in docs:
         assert assemble(doc).strikes == [], doc.id
+
+
+def test_predicted_casualty_triggers_need_a_casualty_word(synthetic):
+    # a fold model tagged "الامريكية" KILLED and "الكهربائي" INJURED in seeds it had not seen
+    from modelkit import gold_documents
+
+    text = "قالت القوات الأمريكية إن العطل الكهربائي أدى إلى مقتل ثلاثة عناصر."
+    spans = [Span("k1", text.index("الأمريكية"), text.index("الأمريكية") + 9, "KILLED", "الأمريكية", 0.8),
+             Span("i1", text.index("الكهربائي"), text.index("الكهربائي") + 9, "INJURED", "الكهربائي", 0.7),
+             Span("k2", text.index("مقتل"), text.index("مقتل") + 4, "KILLED", "مقتل", 0.9)]  # fmt: skip
+    doc = Document("p", text, spans, [])
+    doc.check_offsets()
+    assert [c.trigger.text for c in assemble(doc).casualties] == ["مقتل"]
+    assert len(assemble(doc, options=NO_CHECKS).casualties) == 3
+    # every casualty trigger of the gold holds a casualty word: scored as predictions, all stay
+    for d in [*gold_documents(), *synthetic.values()]:
+        scored = dataclasses.replace(d, spans=[dataclasses.replace(s, score=0.9) for s in d.spans])
+        assert len(assemble(scored).casualties) == len(assemble(d).casualties), d.meta["source"]

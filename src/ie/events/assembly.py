@@ -89,6 +89,11 @@ ATTACK_STEMS = (
     "عبوه", "اعتدا", "اعتدي", "عدوان", "تعتدي", "يعتدي", "اطلاق", "اطلق", "قذائف", "قذيفه", "صاروخ",
     "صواريخ", "كمين", "اغتيال", "اشتباك", "مواجه", "عمليه", "عمليات", "عمليت", "تعرض", "قنص", "رمايه",
 )  # fmt: skip
+# Casualty predicates (folded): a predicted KILLED/INJURED trigger must contain one.
+CASUALTY_STEMS = (
+    "قتل", "قتيل", "قتلي", "استشهد", "استشهاد", "شهيد", "شهدا", "مصرع", "حتف", "توفي", "وفاه", "وفيات",
+    "ضحايا", "ضحيه", "جرح", "جريح", "اصاب", "اصيب", "مصاب", "نفق", "هلك", "اودي", "قضي", "قضو", "قضت",
+)  # fmt: skip
 _REPLY_WORDS = frozenset({"رد", "ردت", "ردوا", "ردا", "ردها"})  # "ردت القوات": a response, an attack
 
 
@@ -98,20 +103,27 @@ class AssemblyOptions:
 
     ``arabic_triggers_only``: a predicted ATTACK trigger must hold Arabic letters (the schema and the
     model are Arabic; a Latin-script "trigger" is out of domain). ``attack_lexicon``: it must contain
-    an attack predicate of :data:`ATTACK_STEMS`. ``min_bare_trigger_score``: a predicted trigger with
-    no argument and no casualty caused by it is kept only at this score or more (0 keeps all; 0.5 is
-    where the model says "more likely a trigger than not"). ``drop_cumulative_tolls``: a casualty
-    trigger in a running-total clause is not a fact (gold and predictions alike).
+    an attack predicate of :data:`ATTACK_STEMS`; ``casualty_lexicon``: a predicted KILLED/INJURED
+    trigger must contain a casualty predicate of :data:`CASUALTY_STEMS`. ``min_bare_trigger_score``:
+    a predicted ATTACK trigger with no argument and no casualty caused by it is kept only at this
+    score or more (0 keeps all; 0.5 is where the model says "more likely a trigger than not").
+    ``drop_cumulative_tolls``: a casualty trigger in a running-total clause is not a fact (gold and
+    predictions alike).
     """
 
     arabic_triggers_only: bool = True
     attack_lexicon: bool = True
+    casualty_lexicon: bool = True
     min_bare_trigger_score: float = 0.5
     drop_cumulative_tolls: bool = True
 
 
 NO_CHECKS = AssemblyOptions(
-    arabic_triggers_only=False, attack_lexicon=False, min_bare_trigger_score=0.0, drop_cumulative_tolls=False
+    arabic_triggers_only=False,
+    attack_lexicon=False,
+    casualty_lexicon=False,
+    min_bare_trigger_score=0.0,
+    drop_cumulative_tolls=False,
 )
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
 
@@ -337,6 +349,8 @@ def assemble(
     casualty_triggers = [s for s in doc.sorted_spans() if s.label in ("KILLED", "INJURED")]
     facts: dict[tuple, list[Casualty]] = {}  # _fact_key -> casualties emitted with it
     for trig in casualty_triggers:
+        if not _keep_casualty(trig, options):
+            continue
         if options.drop_cumulative_tolls and _in_running_total(doc.text, trig, bounds):
             continue
         targs = args.get(trig.id, {})
@@ -419,11 +433,13 @@ def _group(frames: list[_Frame], canon) -> list[list[_Frame]]:
         # frames come in text order, so a strike that has fallen behind never joins again
         open_ = [g for g in open_ if frame.sentence - g[-1].sentence <= 1]
         # a definite noun that names its antecedent's noun, place or attacker goes there first
-        home = _antecedent(strikes, frame, canon, related_only=True)
+        home = None
         for group in reversed(open_):
-            if home is None and _same_strike(group, frame, canon):
+            if _same_strike(group, frame, canon):
                 home = group
                 break
+        if home is None:
+            home = _antecedent(strikes, frame, canon, related_only=True)
         if home is None:
             home = _antecedent(strikes, frame, canon)
             if home is not None and home not in open_:
@@ -623,6 +639,14 @@ def _keep_attack(
         return False
     bare = not any(args.get(span.id, {}).values()) and span.id not in causes
     return not (bare and span.score < o.min_bare_trigger_score)
+
+
+def _keep_casualty(span: Span, o: AssemblyOptions) -> bool:
+    """Whether a KILLED/INJURED trigger may make a casualty (:class:`AssemblyOptions`)."""
+    if span.score is None or not o.casualty_lexicon:
+        return True
+    words = fold(span.text).split()
+    return any(stem in w for w in words for stem in CASUALTY_STEMS)
 
 
 # a running total: "ليرتفع عدد القتلى إلى"، "وبذلك يرتفع إلى 19 عدد"، "الحصيلة الإجمالية"، "منذ مطلع الشهر"
