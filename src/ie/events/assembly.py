@@ -771,7 +771,6 @@ def _clause_bounds_start(text: str, offset: int) -> int:
 
 def _add_figures(first: Casualty, later: Casualty) -> None:
     """Fold ``later``'s figures into ``first``: the most conservative becomes the count."""
-    assert first.count_mention is not None and later.count_mention is not None
     figures = [
         OtherCount(
             count=c.count,
