@@ -303,10 +303,12 @@ def test_seed_003_count_is_read_with_its_qualifier_and_emitted_once(gold):
 
 
 def test_every_other_gold_casualty_is_kept(gold):
-    # only seed 003's restated figure is a duplicate in the gold: every other casualty trigger stays
+    # only seed 003's restated figure and seed 000's second source are not new facts: every other
+    # casualty trigger stays
     for doc in gold:
         triggers = [s for s in doc.spans if s.label in ("KILLED", "INJURED")]
-        lost = 2 if doc.meta["source"].startswith("003") else 0
+        # 000: "بلغت 5 قتلى ... فيما تحدثت صفحات إعلامية ... عن مقتل اثنين" is one fact, two sources
+        lost = {"003": 2, "000": 1}.get(doc.meta["source"][:3], 0)
         assert len(assemble(doc, TUESDAY).casualties) == len(triggers) - lost, doc.meta["source"]
 
 
@@ -471,20 +473,22 @@ def test_missing_relations_cost_argument_recall_and_counts(gold):
     scores = event_scores(gold, pred)
     assert scores["strike_f1"] == scores["casualty_recall"] == 1.0
     # without its count, seed 003's restated figure (one casualty in the gold) is no longer
-    # recognisable as one fact: its two restatements come out as casualties of their own
-    assert scores["n_pred_casualties"] == scores["n_gold_casualties"] + 2
+    # recognisable as one fact: its two restatements come out as casualties of their own; so does
+    # seed 000's second source's figure ("بلغت 5 قتلى ... فيما تحدثت صفحات ... عن مقتل اثنين")
+    assert scores["n_pred_casualties"] == scores["n_gold_casualties"] + 3
     for role in ("victims", "time"):
         assert scores[f"argument_{role}_recall"] == 0.0
     for role in ("attackers", "targets", "locations", "instruments"):
         assert scores[f"argument_{role}_f1"] == 1.0
     assert scores["casualty_count_accuracy"] == 0.0
-    # micro over roles: every gold argument but the 9 times and 29 victims is still found (by hand:
-    # 36 attackers, 114 targets, 92 locations, 23 instruments of the gold strikes)
+    # micro over roles: every gold argument but the 9 times and 28 victims is still found (names are
+    # sets per event: seed 000's two-source casualty holds its victims once, so 302, not issue 9's
+    # hand count of 303)
     events = [assemble(d) for d in gold]
     names = {role: sum(len(_names(e, role)) for a in events for e in a.strikes) for role in STRIKE_ROLES}
     names["victims"] = sum(len(_names(c, "victims")) for a in events for c in a.casualties)
-    assert (names["time"], names["victims"], sum(names.values())) == (9, 29, 303)
-    assert scores["argument_recall"] == pytest.approx((303 - 9 - 29) / 303)
+    assert (names["time"], names["victims"], sum(names.values())) == (9, 28, 302)
+    assert scores["argument_recall"] == pytest.approx((302 - 9 - 28) / 302)
     assert scores["argument_precision"] == 1.0
     assert all(f"argument_{role}_f1" in scores for role in STRIKE_ROLES)
 

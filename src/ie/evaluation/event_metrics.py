@@ -1,7 +1,9 @@
 """Event-level scores: predicted strikes and casualties against gold events built by the same code.
 
 Both sides go through :func:`ie.events.assembly.assemble` (same alias table, same article date), so the
-scores measure the model, not differences in assembly. Matching rules:
+scores measure the model, not differences in assembly. The checks of
+:class:`ie.events.assembly.AssemblyOptions` apply to predicted spans only (gold spans carry no score),
+and a casualty with figures from several sources is scored on its conservative ``count``. Matching rules:
 
 * **Strikes** match when any trigger mention of one overlaps any trigger mention of the other (by
   characters). Matching is one-to-one: candidate pairs are taken greedily by overlapping characters

@@ -392,8 +392,9 @@ def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, na
         task["id"] = int(doc.id) if doc.id.isdigit() else doc.id
     data = fold_dir.with_name(f"{fold_dir.name}.train.json")
     atomic_write_json(data, tasks)
+    # extra_train_data is already in train_docs (the caller adds it): the fold must not add it twice
     values = {**dataclasses.asdict(base_cfg), "output_dir": str(fold_dir), "train_data": [str(data)],
-              "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
+              "extra_train_data": [], "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
     config = fold_dir.with_name(f"{fold_dir.name}.yaml")
     atomic_write_text(config, yaml.safe_dump(values, allow_unicode=True, sort_keys=False))
     proc = subprocess.Popen([sys.executable, "-m", "ie.training", "--config", str(config)],
@@ -426,8 +427,10 @@ def cross_validate(
     figures for both. Fold models go to ``work_dir``/fold-N (kept; replaced by a rerun) or to a
     temporary folder (removed).
     """
+    from ie.annotation.labelstudio import ValidationError
     from ie.model.prediction import Predictor
     from ie.training.config import load_config
+    from ie.training.data import load_extra_train_docs
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -435,6 +438,10 @@ def cross_validate(
         raise ValueError(f"cross-validation needs at least 2 articles, the data holds {len(gold)}")
     # read once: every fold trains with the same settings, even if the file changes meanwhile
     base_cfg = load_config(config, [*overrides, "--output_dir", "unused"])
+    try:
+        extra = load_extra_train_docs(base_cfg)
+    except ValidationError as e:
+        raise ValueError(f"extra_train_data: {e}") from None
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
     root.mkdir(parents=True, exist_ok=True)
@@ -443,7 +450,9 @@ def cross_validate(
     held_base: list[Document] = []
     try:
         for k, held in enumerate(gold):
+            # extra_train_data (e.g. the synthetic corpus) trains every fold and is never evaluated
             train_docs = [d for j, d in enumerate(gold) if j != k]
+            train_docs += [d for d in extra if d.text != held.text]
             fold_dir = root / f"fold-{k + 1}"
             shutil.rmtree(fold_dir, ignore_errors=True)  # a stale fold of an earlier run
             logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),

@@ -12,6 +12,12 @@ Assembly rules (deterministic; the README documents them for analysts):
   one side has none), and either they share a canonical target or location, or the later frame
   has no target and no location of its own and sits in the same or the next sentence (an
   anaphoric "the attack"/"القصف").
+  With ``AssemblyOptions.resolve_anaphora`` (off by default: it over-merges held-out predictions),
+  a definite attack noun ("الضربات"، "بالهجوم"، "التفجير") refers back up to ANAPHOR_SENTENCES
+  sentences to the strike with the same noun, place or attacker (else, failing the rule above,
+  the latest one), unless it names a place or attacker of its own that the strike contradicts: one
+  report calls one operation ضربات, then القصف, then الغارات. A headline (a first line with no final
+  stop) is grouped apart and joins the body strike it restates.
 * **Casualties.** Each KILLED/INJURED trigger is one casualty record. It belongs to the strike of
   the ATTACK it is linked to by ``cause``; failing that, to the strike of the nearest ATTACK
   trigger in the same sentence (preceding first); failing that, to none (``strike_id`` null).
@@ -24,6 +30,22 @@ Assembly rules (deterministic; the README documents them for analysts):
   الـ 20 قتيل ... قتلوا": three triggers, one figure) or do not belong to different strikes (the
   figure restated in a later paragraph). A count with different victims, another place or another
   strike is another fact.
+* **Conflicting counts (ACLED's rule).** When sources give different figures for one fact, the
+  casualty keeps the most conservative figure (the lowest lower bound) as ``count`` and lists the
+  others in ``other_counts``, each with the attribution phrase of its clause (``source``). One fact
+  has several figures when one trigger has several ``count`` relations (guidelines §9.1), or when a
+  later casualty of the same kind gives another figure within two sentences, in a sentence that
+  opens another source with a contrast (``بينما``، ``في حين``، ``في المقابل`` ...), and names no
+  other place and no other strike (a strike begun by a definite noun, "إن التفجير أسفر عن", may be
+  the same one).
+* **Cumulative tolls are not facts.** A casualty trigger in a clause that states a running total
+  (``ليرتفع عدد القتلى إلى``، ``الحصيلة الإجمالية``، ``منذ مطلع الشهر``; guidelines §9.2) is dropped.
+* **Model output is checked before it makes a strike** (:class:`AssemblyOptions`; gold spans, which
+  carry no score, are trusted): a predicted ATTACK trigger must be written in Arabic script and
+  contain an attack predicate of :data:`ATTACK_STEMS`, and a predicted trigger with no argument
+  and no casualty caused by it must score at least ``min_bare_trigger_score``. The schema is an
+  Arabic news schema, and a small model tags content words of any text with high confidence (issue
+  13: "ملعب" in a football report, "aircraft" in English), so its calibration cannot be the only gate.
 """
 
 from __future__ import annotations
@@ -31,6 +53,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
@@ -57,6 +80,79 @@ _SUBTYPE_CUES = (
     (SHELLING, ("قصف", "مدفعي", "مدفعيه", "قذيفه", "قذائف", "صاروخ", "صواريخ", "صاروخي", "صاروخيه",
                 "هاون", "راجمه", "راجمات", "مدفع", "مدافع")),
 )  # fmt: skip
+
+
+# Attack predicates of Arabic news (folded, see ie.events.canonical.fold): a predicted ATTACK trigger
+# must contain one. Written from the language (the roots هجم، قصف، غور، ضرب، هدف، فجر، عدو، طلق، ...),
+# not from the seeds: attacks, raids, strikes, shelling, targeting, explosions, aggressions, launches,
+# ambushes, assassinations, clashes, operations and the responses that report them.
+ATTACK_STEMS = (
+    "هجوم", "هجم", "هاجم", "قصف", "غاره", "غارات", "غارت", "ضرب", "استهدف", "استهداف", "مستهدف",
+    "تستهدف", "يستهدف", "استهدا", "تفجير", "انفجار", "انفجر", "فجره", "فجرها", "تفجر", "مفخخ", "ناسف",
+    "عبوه", "اعتدا", "اعتدي", "عدوان", "تعتدي", "يعتدي", "اطلاق", "اطلق", "قذائف", "قذيفه", "صاروخ",
+    "صواريخ", "كمين", "اغتيال", "اشتباك", "مواجه", "عمليه", "عمليات", "عمليت", "تعرض", "قنص", "رمايه",
+)  # fmt: skip
+# Casualty predicates (folded): a predicted KILLED/INJURED trigger must contain one.
+CASUALTY_STEMS = (
+    "قتل", "قتيل", "قتلي", "استشهد", "استشهاد", "شهيد", "شهدا", "مصرع", "حتف", "توفي", "وفاه", "وفيات",
+    "ضحايا", "ضحيه", "جرح", "جريح", "اصاب", "اصيب", "مصاب", "نفق", "هلك", "اودي", "قضي", "قضو", "قضت",
+)  # fmt: skip
+_REPLY_WORDS = frozenset({"رد", "ردت", "ردوا", "ردا", "ردها"})  # "ردت القوات": a response, an attack
+
+
+@dataclass(frozen=True)
+class AssemblyOptions:
+    """Checks on model output before it becomes an event (gold spans, with no score, are trusted).
+
+    ``arabic_triggers_only``: a predicted ATTACK trigger must hold Arabic letters (the schema and the
+    model are Arabic; a Latin-script "trigger" is out of domain). ``attack_lexicon``: it must contain
+    an attack predicate of :data:`ATTACK_STEMS`; ``casualty_lexicon``: a predicted KILLED/INJURED
+    trigger must contain a casualty predicate of :data:`CASUALTY_STEMS`. ``min_bare_trigger_score``:
+    a predicted ATTACK trigger with no argument and no casualty caused by it is kept only at this
+    score or more (0 keeps all; 0.5 is where the model says "more likely a trigger than not").
+    ``drop_cumulative_tolls``: a casualty trigger in a running-total clause is not a fact (gold and
+    predictions alike). ``resolve_anaphora``: a definite attack noun joins an earlier strike beyond
+    the next sentence (:func:`_antecedent`); off by default: on held-out predictions, where the
+    model misses the arguments that keep roundup strikes apart, it over-merges (issue 13 report).
+    """
+
+    arabic_triggers_only: bool = True
+    attack_lexicon: bool = True
+    casualty_lexicon: bool = True
+    min_bare_trigger_score: float = 0.5
+    drop_cumulative_tolls: bool = True
+    resolve_anaphora: bool = False
+
+
+NO_CHECKS = AssemblyOptions(
+    arabic_triggers_only=False,
+    attack_lexicon=False,
+    casualty_lexicon=False,
+    min_bare_trigger_score=0.0,
+    drop_cumulative_tolls=False,
+)
+_ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+
+
+def is_attack_word(text: str) -> bool:
+    """Whether a trigger text contains an attack predicate (:data:`ATTACK_STEMS`, or a reply verb)."""
+    for word in fold(text).split():
+        readings = proclitic_readings(word, article=True)
+        if any(r in _REPLY_WORDS for r in readings):
+            return True
+        if any(stem in r for r in readings for stem in ATTACK_STEMS):
+            return True
+    return False
+
+
+class Quote(BaseModel):
+    """A phrase of the article: ``article_text[start:end] == text``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
 
 
 class Mention(BaseModel):
@@ -94,6 +190,21 @@ class Strike(BaseModel):
     confidence: float = Field(description="mean model score of the triggers (1.0 for gold)")
 
 
+class OtherCount(BaseModel):
+    """A figure for the same casualty fact from another source, less conservative than ``count``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int | None
+    count_min: int | None
+    count_max: int | None
+    approximate: bool
+    count_mention: Mention
+    source: Quote | None = Field(
+        None, description="the attribution phrase of the figure's clause (بحسب ...، قالت ...), if any"
+    )
+
+
 class Casualty(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,6 +216,14 @@ class Casualty(BaseModel):
     count_max: int | None = Field(description="upper bound of a vague count")
     approximate: bool = Field(description="true for vague or qualified counts (العشرات، أكثر من 20)")
     count_mention: Mention | None = None
+    count_source: Quote | None = Field(
+        None, description="the attribution phrase of the count's clause (بحسب ...، قال ...), if any"
+    )
+    other_counts: list[OtherCount] = Field(
+        [],
+        description="other figures given for this same fact by other sources; `count` is the most "
+        "conservative (lowest lower bound) of all, ACLED's rule",
+    )
     victims: list[Mention] = []
     location: Mention | None = None
     time: TimeMention | None = None
@@ -158,10 +277,14 @@ def _dedupe(mentions: list[Mention]) -> list[Mention]:
 
 
 def assemble(
-    doc: Document, article_date: date | None = None, aliases: AliasTable | None = None
+    doc: Document,
+    article_date: date | None = None,
+    aliases: AliasTable | None = None,
+    options: AssemblyOptions | None = None,
 ) -> ArticleEvents:
     """Strike and casualty events of one document; the same input always gives the same output."""
     aliases = aliases or AliasTable.load()
+    options = options or AssemblyOptions()
     spans = doc.spans_by_id
     bounds = sentence_bounds(doc.text)
 
@@ -178,30 +301,29 @@ def assemble(
     def canon(span_list: list[Span]) -> set[str]:
         return {aliases.canonical(s.text, s.label) for s in span_list}
 
-    frames = [_Frame(s, sentence_of(s)) for s in doc.sorted_spans() if s.label == "ATTACK"]
+    causes = {r.tail for r in doc.relations if r.label == "cause"}
+    attacks = [
+        s for s in doc.sorted_spans() if s.label == "ATTACK" and _keep_attack(s, args, causes, options)
+    ]
+    frames = [_Frame(s, sentence_of(s)) for s in attacks]
     for f in frames:
         f.args = args.get(f.trigger.id, {})
 
-    strikes: list[list[_Frame]] = []
-    open_: list[list[_Frame]] = []  # strikes a frame may still join: last frame a sentence ago at most
-    for frame in frames:
-        # frames come in text order, so a strike that has fallen behind never joins again
-        open_ = [g for g in open_ if frame.sentence - g[-1].sentence <= 1]
-        home = None
-        for group in reversed(open_):
-            if _same_strike(group, frame, canon):
-                home = group
-                break
-        if home is None:
-            strikes.append([frame])
-            open_.append(strikes[-1])
-        else:
-            home.append(frame)
+    title_end = _title_end(doc.text)
+    # the headline and the body are grouped apart, then the headline joins the lead it restates
+    strikes = _merge_title(
+        _group([f for f in frames if f.trigger.end <= title_end], canon, options.resolve_anaphora),
+        _group([f for f in frames if f.trigger.end > title_end], canon, options.resolve_anaphora),
+        canon,
+    )
 
     strike_of: dict[str, str] = {}
     out = ArticleEvents()
+    unresolved: set[str] = set()  # strikes that begin with a definite noun ("إن التفجير أسفر عن")
     for n, group in enumerate(strikes, start=1):
         sid = f"S{n}"
+        if _definite(next((f for f in group if f.trigger.end > title_end), group[0])):
+            unresolved.add(sid)
         merged: dict[str, list[Span]] = {}
         for f in group:
             strike_of[f.trigger.id] = sid
@@ -236,6 +358,10 @@ def assemble(
     casualty_triggers = [s for s in doc.sorted_spans() if s.label in ("KILLED", "INJURED")]
     facts: dict[tuple, list[Casualty]] = {}  # _fact_key -> casualties emitted with it
     for trig in casualty_triggers:
+        if not _keep_casualty(trig, options):
+            continue
+        if options.drop_cumulative_tolls and _in_running_total(doc.text, trig, bounds):
+            continue
         targs = args.get(trig.id, {})
         cause = [s for s in targs.get("cause", []) if s.id in strike_of]
         link: Literal["cause", "same-sentence", "none"] = "none"
@@ -248,8 +374,10 @@ def assemble(
             pick = before[-1] if before else (near[0] if near else None)
             if pick is not None:
                 strike_id, link = strike_of[pick.id], "same-sentence"
-        count_span = (targs.get("count") or [None])[0]
-        quantity = parse_quantity_at(doc.text, count_span.start, count_span.end) if count_span else None
+        figures = [(s, parse_quantity_at(doc.text, s.start, s.end)) for s in targs.get("count", [])]
+        # several figures for one trigger (guidelines §9.1): the most conservative is the count
+        figures.sort(key=lambda f: _lower_bound(f[1]))
+        count_span, quantity = figures[0] if figures else (None, None)
         locs, times = targs.get("location", []), targs.get("time", [])
         casualty = Casualty(
             id="",
@@ -260,6 +388,8 @@ def assemble(
             count_max=quantity.count_max if quantity else None,
             approximate=quantity.approximate if quantity else count_span is not None,
             count_mention=_mention(count_span, aliases) if count_span else None,
+            count_source=_source(doc.text, count_span, bounds) if count_span else None,
+            other_counts=[_other(doc.text, sp, q, aliases, bounds) for sp, q in figures[1:]],
             victims=_dedupe([_mention(s, aliases) for s in targs.get("victim", [])]),
             location=_mention(locs[0], aliases) if locs else None,
             time=_time(times[0] if times else None, aliases, article_date),
@@ -270,12 +400,160 @@ def assemble(
         alike = facts.setdefault(_fact_key(casualty), [])
         first = next((c for c in alike if _same_fact(c, casualty)), None)
         if first is None:
+            first = next(
+                (c for c in out.casualties if _other_source(doc.text, c, casualty, sentence_of, unresolved)),
+                None,
+            )
+            if first is not None:
+                _add_figures(first, casualty)
+                if first.strike_id is None and casualty.strike_id is not None:
+                    first.strike_id, first.link = casualty.strike_id, casualty.link
+                continue
             casualty.id = f"C{len(out.casualties) + 1}"
             out.casualties.append(casualty)
             alike.append(casualty)
         elif first.strike_id is None and casualty.strike_id is not None:
             first.strike_id, first.link = casualty.strike_id, casualty.link
+    # a headline's "قتلى وجرحى" restates the body's facts of that kind
+    body_kinds = {c.kind for c in out.casualties if c.trigger.start >= title_end}
+    out.casualties = [
+        c
+        for c in out.casualties
+        if not (c.trigger.end <= title_end and c.count_mention is None and c.kind in body_kinds)
+    ]
+    for n, c in enumerate(out.casualties, start=1):
+        c.id = f"C{n}"
     return out
+
+
+def _title_end(text: str) -> int:
+    """End of the headline: a first line with no final stop, followed by the body (else 0)."""
+    first, sep, rest = text.partition("\n")
+    line = first.rstrip()
+    if not sep or not rest.strip() or not line or line[-1] in ".!?؟:" or len(line) > 200:
+        return 0
+    return len(first)
+
+
+def _group(frames: list[_Frame], canon, anaphora: bool = False) -> list[list[_Frame]]:
+    """Frames (in text order) grouped into strikes by the rules of the module docstring."""
+    strikes: list[list[_Frame]] = []
+    open_: list[list[_Frame]] = []  # strikes a frame may still join: last frame a sentence ago at most
+    for frame in frames:
+        # frames come in text order, so a strike that has fallen behind never joins again
+        open_ = [g for g in open_ if frame.sentence - g[-1].sentence <= 1]
+        # a definite noun that names its antecedent's noun, place or attacker goes there first
+        home = None
+        for group in reversed(open_):
+            if _same_strike(group, frame, canon):
+                home = group
+                break
+        if home is None:
+            home = _antecedent(strikes, frame, canon, related_only=True) if anaphora else None
+        if home is None:
+            home = _antecedent(strikes, frame, canon) if anaphora else None
+            if home is not None and home not in open_:
+                open_.append(home)
+        if home is None:
+            strikes.append([frame])
+            open_.append(strikes[-1])
+        else:
+            home.append(frame)
+    return strikes
+
+
+# how far back (in sentences) a definite attack noun ("الضربات"، "التفجير") may refer
+ANAPHOR_SENTENCES = 3
+
+
+def _stem(text: str) -> str:
+    """The trigger's first word without clitics and article: بالهجوم → هجوم, الضربات → ضربات."""
+    words = fold(text).split()
+    return proclitic_readings(words[0], article=True)[-1] if words else ""
+
+
+# "الهجوم الثاني"، "غارات جديدة"، "هجوم آخر": a definite noun with one of these introduces another attack
+_ANOTHER = frozenset({"الثاني", "الثانيه", "الثالث", "الثالثه", "الاخر", "الاخري", "اخر", "اخري", "جديد",
+                      "جديده", "الجديد", "الجديده", "ثان", "ثاني", "ثانيه"})  # fmt: skip
+
+
+def _definite(frame: _Frame) -> bool:
+    """A definite attack noun that may point back: الضربات، بالهجوم (not الهجوم الثاني)."""
+    words = fold(frame.trigger.text).split()
+    if not words or _ANOTHER & set(words):
+        return False
+    return any(r.startswith("ال") for r in proclitic_readings(words[0], article=False))
+
+
+def _agree(mine: set[str], theirs: set[str]) -> bool | None:
+    """Whether two sets of canonical names may name the same party (one name inside another:
+    التركي / جيش الاحتلال التركي); None when a side names none."""
+    if not mine or not theirs:
+        return None
+    a, b = {fold(x) for x in mine}, {fold(x) for x in theirs}
+    return any(x in y or y in x for x in a for y in b)
+
+
+def _generic_place(span: Span) -> bool:
+    """A one-word definite place noun (المنطقة، المدينة، البلدة) points back; it names no new place."""
+    words = fold(span.text).split()
+    return len(words) == 1 and any(r.startswith("ال") for r in proclitic_readings(words[0], article=False))
+
+
+def _antecedent(
+    strikes: list[list[_Frame]], frame: _Frame, canon, related_only: bool = False
+) -> list[_Frame] | None:
+    """The strike a definite attack noun refers back to ("أسفرت الضربات عن ..."), if any.
+
+    Only a definite noun (the article, after clitics) with no place of its own that the strike does
+    not name, and no attacker the strike contradicts, within ANAPHOR_SENTENCES. Sub-event types are
+    not compared: reports call one operation ضربات, then القصف, then الغارات. Among candidates, the
+    one with the same noun or a shared place or attacker wins, else the latest."""
+    if not _definite(frame):
+        return None
+    own_places = canon([s for s in frame.args.get("location", []) + frame.args.get("target", [])
+                        if s.label == "LOC" and not _generic_place(s)])  # fmt: skip
+    attackers = canon(frame.args.get("attacker", []))
+    stem = _stem(frame.trigger.text)
+    best, best_rank = None, (-1, -1)
+    for group in strikes:
+        if frame.sentence - group[-1].sentence > ANAPHOR_SENTENCES:
+            continue
+        theirs = set().union(*(canon(f.args.get("attacker", [])) for f in group))
+        if _agree(attackers, theirs) is False:
+            continue
+        places = set().union(*(canon(f.args.get("location", []) + f.args.get("target", [])) for f in group))
+        if own_places and not _agree(own_places, places):
+            continue
+        related = any(_stem(f.trigger.text) == stem for f in group) or bool(_agree(attackers, theirs))
+        related = related or bool(own_places and _agree(own_places, places))
+        if related_only and not related:
+            continue
+        rank = (int(related), group[-1].trigger.start)  # related first, then the latest mentioned
+        if rank > best_rank:
+            best, best_rank = group, rank
+    return best
+
+
+def _merge_title(title: list[list[_Frame]], body: list[list[_Frame]], canon) -> list[list[_Frame]]:
+    """A headline restates the lead: a strike of the headline joins the first body strike of a
+    compatible sub-event type whose attackers do not contradict it, one that names the same
+    attacker (one name inside the other: التركي / جيش الاحتلال التركي) first."""
+
+    def attackers(g: list[_Frame]) -> set[str]:
+        return canon([s for f in g for s in f.args.get("attacker", [])])
+
+    for group in title:
+        mine = {_frames_subtype(group)} - {UNSPECIFIED}
+        fits = [b for b in body if not (mine and ({_frames_subtype(b)} - {UNSPECIFIED}) - mine)]
+        fits = [b for b in fits if _agree(attackers(group), attackers(b)) is not False]
+        agreeing = [b for b in fits if _agree(attackers(group), attackers(b))]
+        home = (agreeing or fits or [None])[0]
+        if home is None:
+            body.append(group)
+        else:
+            home[:0] = group
+    return sorted(body, key=lambda g: g[0].trigger.start)
 
 
 def _fact_key(c: Casualty) -> tuple:
@@ -320,6 +598,8 @@ def _same_strike(group: list[_Frame], frame: _Frame, canon) -> bool:
 
     if places(frame) & set().union(*(places(f) for f in group)):
         return True
+    if _ANOTHER & set(fold(frame.trigger.text).split()):
+        return False  # "الهجوم الثاني": another attack, even with no argument of its own
     return not any(frame.args.get(k) for k in ("attacker", "target", "location", "instrument"))
 
 
@@ -350,3 +630,167 @@ def _claimed(doc: Document, group: list[_Frame], bounds: list[tuple[int, int]]) 
 
 
 _SELF = re.compile(r"^[أإا]ن(?:ها|ه|هم)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# model output checks, running totals, conflicting figures
+# ---------------------------------------------------------------------------------------------
+
+
+def _keep_attack(
+    span: Span, args: dict[str, dict[str, list[Span]]], causes: set[str], o: AssemblyOptions
+) -> bool:
+    """Whether an ATTACK trigger may start or join a strike (:class:`AssemblyOptions`)."""
+    if span.score is None:  # gold
+        return True
+    if o.arabic_triggers_only and not _ARABIC_LETTER.search(span.text):
+        return False
+    if o.attack_lexicon and not is_attack_word(span.text):
+        return False
+    bare = not any(args.get(span.id, {}).values()) and span.id not in causes
+    return not (bare and span.score < o.min_bare_trigger_score)
+
+
+def _keep_casualty(span: Span, o: AssemblyOptions) -> bool:
+    """Whether a KILLED/INJURED trigger may make a casualty (:class:`AssemblyOptions`)."""
+    if span.score is None or not o.casualty_lexicon:
+        return True
+    words = fold(span.text).split()
+    return any(stem in w for w in words for stem in CASUALTY_STEMS)
+
+
+# a running total: "ليرتفع عدد القتلى إلى"، "وبذلك يرتفع إلى 19 عدد"، "الحصيلة الإجمالية"، "منذ مطلع الشهر"
+_RUNNING_TOTAL = re.compile(r"رتفع|ارتفاع|حصيله\s+اجماليه|الحصيله\s+الاجماليه|منذ\s+(?:مطلع|بدايه|بدء|مستهل)")
+_CLAUSE_END = re.compile(r"[.،؛!?؟\n]")
+
+
+def _clause(text: str, start: int, end: int, bounds: list[tuple[int, int]]) -> tuple[int, int]:
+    """The clause around ``text[start:end]``: between punctuation marks, inside its sentence."""
+    lo = next((b for b, e in bounds if b <= start < e), 0)
+    hi = next((e for b, e in bounds if b <= start < e), len(text))
+    left = max((m.end() for m in _CLAUSE_END.finditer(text, lo, start)), default=lo)
+    right = _CLAUSE_END.search(text, end, hi)
+    return left, right.start() if right else hi
+
+
+def _in_running_total(text: str, trig: Span, bounds: list[tuple[int, int]]) -> bool:
+    lo, hi = _clause(text, trig.start, trig.end, bounds)
+    return bool(_RUNNING_TOTAL.search(fold(text[lo:hi])))
+
+
+def _lower_bound(q: object) -> float:
+    """What a figure says at least: the count, else the lower bound; unknown sorts last."""
+    count = getattr(q, "count", None)
+    low = count if count is not None else getattr(q, "count_min", None)
+    return float("inf") if low is None else float(low)
+
+
+_ATTRIBUTION = re.compile(
+    r"(?<!\S)(?:[وف]?(?:بحسب|حسب|وفق|وفقا|وفقاً|نقلا|نقلاً|قال|قالت|تحدث|تحدثت|أفاد|أفادت|افادت|ذكر|ذكرت"
+    r"|أكد|أكدت|أعلن|أعلنت|أشار|أشارت|نعى|نعت))(?!\S)"
+)
+_SOURCE_STOP = re.compile(r"^(?:إن|ان|أن|إنه|إنها|أنه|أنها|عن|بأن|بان|ب?أن)$")
+
+
+def _source(text: str, span: Span, bounds: list[tuple[int, int]]) -> Quote | None:
+    """The attribution phrase nearest the figure in its sentence (``بحسب شبكة محلية``، ``قالت مصادر
+    طبية``): the cue and up to five words, stopped by إن/أن/عن or punctuation."""
+    lo = next((b for b, e in bounds if b <= span.start < e), 0)
+    hi = next((e for b, e in bounds if b <= span.start < e), len(text))
+    cues = list(_ATTRIBUTION.finditer(text, lo, hi))
+    if not cues:
+        return None
+    cue = min(cues, key=lambda m: min(abs(m.start() - span.start), abs(m.end() - span.end)))
+    end = cue.end()
+    for n, word in enumerate(re.finditer(r"\S+", text[cue.end() : hi])):
+        if n == 5 or _SOURCE_STOP.match(word.group()):
+            break
+        stop = _CLAUSE_END.search(word.group())
+        if stop:
+            end = cue.end() + word.start() + stop.start()
+            break
+        end = cue.end() + word.end()
+    return Quote(text=text[cue.start() : end], start=cue.start(), end=end)
+
+
+def _other(
+    text: str, span: Span, q: object, aliases: AliasTable, bounds: list[tuple[int, int]]
+) -> OtherCount:
+    return OtherCount(
+        count=getattr(q, "count", None),
+        count_min=getattr(q, "count_min", None),
+        count_max=getattr(q, "count_max", None),
+        approximate=getattr(q, "approximate", True),
+        count_mention=_mention(span, aliases),
+        source=_source(text, span, bounds),
+    )
+
+
+# a contrast of sources before the second figure: "بينما قالت"، "في حين تحدثت"، "في المقابل، قال"
+# how far (in sentences) the second source's figure may follow the first: a wire report gives its
+# own figure, a sentence of detail, then "في المقابل، قال المرصد ... إن التفجير أسفر عن مقتل ٦"
+_OTHER_SOURCE_SENTENCES = 2
+_CONTRAST = re.compile(
+    r"(?<!\S)(?:بينما|في حين|فيما|في المقابل|بالمقابل|وفي المقابل|غير أن|لكن|إلا أن)(?!\w)"
+)
+
+
+def _other_source(text: str, first: Casualty, later: Casualty, sentence_of, unresolved: set[str]) -> bool:
+    """Whether ``later`` gives another source's figure for the fact of ``first`` (module docstring)."""
+    if first.kind != later.kind or first.count_mention is None or later.count_mention is None:
+        return False
+    if _lower_bound(first) == _lower_bound(later) or float("inf") in (
+        _lower_bound(first),
+        _lower_bound(later),
+    ):
+        return False
+    a, b = first.count_mention, later.count_mention
+    if b.start < a.end:
+        return False
+    strikes = {first.strike_id, later.strike_id} - {None}
+    if len(strikes) > 1 and not strikes & unresolved:
+        return False  # another attack's toll (a strike begun by "التفجير" may be the same attack)
+
+    class _At:
+        def __init__(self, m: Mention):
+            self.start = m.start
+
+    if sentence_of(_At(b)) - sentence_of(_At(a)) > _OTHER_SOURCE_SENTENCES:
+        return False
+    if first.location and later.location and fold(first.location.canonical) != fold(later.location.canonical):
+        return False
+    # the contrast opens the clause of the second figure: in its own sentence, after the first figure
+    sentence = _clause_bounds_start(text, b.start)
+    return bool(_CONTRAST.search(text, max(a.end, sentence), b.start))
+
+
+def _clause_bounds_start(text: str, offset: int) -> int:
+    """Start of the sentence holding ``offset`` (ie.text.sentences rules)."""
+    return max((start for start, end in sentence_bounds(text) if start <= offset), default=0)
+
+
+def _add_figures(first: Casualty, later: Casualty) -> None:
+    """Fold ``later``'s figures into ``first``: the most conservative becomes the count."""
+    figures = [
+        OtherCount(
+            count=c.count,
+            count_min=c.count_min,
+            count_max=c.count_max,
+            approximate=c.approximate,
+            count_mention=c.count_mention,
+            source=c.count_source,
+        )  # fmt: skip
+        for c in (first, later)
+        if c.count_mention is not None
+    ]
+    figures += [*first.other_counts, *later.other_counts]
+    figures.sort(key=_lower_bound)  # stable: the earlier figure wins a tie
+    best = figures[0]
+    first.count, first.count_min, first.count_max = best.count, best.count_min, best.count_max
+    first.approximate, first.count_mention, first.count_source = (
+        best.approximate,
+        best.count_mention,
+        best.source,
+    )
+    first.other_counts = figures[1:]
+    first.victims = _dedupe([*first.victims, *later.victims])

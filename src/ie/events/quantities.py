@@ -105,6 +105,8 @@ def _first_number(words: list[str]) -> tuple[int, int, int] | None:
     """(value, first word index, end word index) of the first number in the phrase."""
     for i, word in enumerate(words):
         digits = word.strip("()+")
+        if digits[:1] in ("و", "ف") and _DIGITS.match(digits[1:]):
+            digits = digits[1:]  # ستة قتلى و11 جريحاً: the conjunction on a figure
         if _DIGITS.match(digits):
             value, end = int(digits.replace(",", "")), i + 1
             multiplier = _multiplier(words[end]) if end < len(words) else None

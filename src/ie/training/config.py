@@ -65,6 +65,13 @@ class TrainConfig:
         default_factory=lambda: ["data/annotations/*.json"],
         metadata={"help": "Label Studio JSON exports (globs allowed)."},
     )
+    extra_train_data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Exports (globs allowed) added to the training set only, never evaluated: e.g. the "
+            "synthetic corpus; with evaluate.py --cv, added to every fold's training articles."
+        },
+    )
     eval_data: list[str] | None = field(
         default=None,
         metadata={"help": "Held-out exports; their articles are removed from the training set."},

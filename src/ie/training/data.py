@@ -58,9 +58,20 @@ def load_split(cfg: TrainConfig) -> tuple[list[Document], list[Document], str]:
     else:
         train_docs = eval_docs = docs
         split = "all articles for training; evaluated on the same articles (a fit check, not generalisation)"
+    if cfg.extra_train_data:
+        held = {d.text for d in eval_docs} if eval_docs is not train_docs else set()
+        train_docs = [*train_docs, *(d for d in load_extra_train_docs(cfg) if d.text not in held)]
+        split += f"; plus training-only {', '.join(cfg.extra_train_data)}"
     if not train_docs:
         raise ValueError("no training documents left after the split")
     return train_docs, eval_docs, split
+
+
+def load_extra_train_docs(cfg: TrainConfig) -> list[Document]:
+    """The articles of ``extra_train_data``: they train, they are never evaluated."""
+    from ie.annotation.labelstudio import load_documents
+
+    return [d for p in _expand(cfg.extra_train_data) for d in load_documents(p)]
 
 
 def _docs_fingerprint(docs: Sequence[Document]) -> str:
