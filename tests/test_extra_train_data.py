@@ -21,3 +21,29 @@ def test_extra_train_data_trains_and_is_never_evaluated():
     held = load_config(ROOT / "configs/cpu-tiny.yaml", [*args, "--eval_ratio", "0.2"])
     train, evaluated, _ = load_split(held)
     assert len(evaluated) == 1 and not evaluated[0].meta.get("synthetic") and len(train) == 34
+
+
+def test_each_cv_fold_trains_on_the_extra_data_once(tmp_path):
+    """A real two-fold CV run: each fold trains on 1 seed + 30 synthetic articles (not 61: the fold's
+    own config must not add extra_train_data again) and only the seeds are evaluated."""
+    import json
+    import subprocess
+    import sys
+
+    from modelkit import CPU_TINY, GOLD, SMALL
+
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(json.loads(GOLD.read_text(encoding="utf-8"))[:2], ensure_ascii=False))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "--cv", "--config", str(CPU_TINY), "--data", str(two),
+         "--extra_train_data",
+         str(ROOT / "data/synthetic/synthetic.json"), "--max_steps", "1", *SMALL, "--cv_dir",
+         str(tmp_path / "cv"), "--output_dir", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for fold in (1, 2):
+        card = (tmp_path / "cv" / f"fold-{fold}" / "README.md").read_text(encoding="utf-8")
+        assert "| articles (train / eval) | 31 / 31 |" in card
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["data"]["articles"] == 2 and [f["train_articles"] for f in report["cv"]["folds"]]

@@ -388,8 +388,8 @@ def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, na
     from ie.annotation.labelstudio import documents_to_tasks
 
     tasks = documents_to_tasks(train_docs)
-    for doc, task in zip(train_docs, tasks, strict=True):
-        task["id"] = int(doc.id) if doc.id.isdigit() else doc.id
+    for n, task in enumerate(tasks, start=1):  # seed and synthetic exports both number from 1
+        task["id"] = n
     data = fold_dir.with_name(f"{fold_dir.name}.train.json")
     atomic_write_json(data, tasks)
     # extra_train_data is already in train_docs (the caller adds it): the fold must not add it twice
