@@ -18,7 +18,7 @@ import logging
 import sys
 
 from ie.annotation.labelstudio import ValidationError
-from ie.cli.conventions import error, run_main, underscore_flags
+from ie.cli.conventions import FAILED, error, run_main, underscore_flags
 from ie.evaluation.report import summary_table
 from ie.evaluation.run import DEFAULT_CV_CONFIG, run
 
@@ -55,6 +55,8 @@ def _main(argv: list[str]) -> int:
     )
     p.add_argument("--baseline_data", nargs="+", help="exports to build the dictionary baseline from "
                    "(default: the model's training articles)")  # fmt: skip
+    p.add_argument("--holdout", nargs="+", metavar="ARTICLE",
+                   help="with --cv: only these folds (article ids or source files)")  # fmt: skip
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     args, fields = p.parse_known_args(argv)
@@ -77,9 +79,12 @@ def _main(argv: list[str]) -> int:
             baseline_data=args.baseline_data,
             batch_size=args.batch_size,
             device=args.device,
+            holdout=args.holdout,
         )
     except (ValueError, ValidationError) as e:
         return error("evaluate.py", str(e))
+    except RuntimeError as e:  # a CV fold's training failed while running
+        return error("evaluate.py", str(e), FAILED)
     print(summary_table(result.report))
     for note in result.report["notes"]:
         print(f"note: {note}")
