@@ -62,40 +62,51 @@ def _block(scores: dict[str, Any], kind: str, sub: str | None) -> dict[str, Any]
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Header + one row per figure: model micro P/R/F1 and macro F1, baseline micro F1 and macro F1."""
-    rows = [["", "P", "R", "F1", "macro F1", "baseline F1", "baseline macro F1"]]
-    base = report.get("baseline")
+    """Header + one row per figure: model micro P/R/F1 and macro F1, then micro and macro F1 of the
+    dictionary baseline and of the gazetteer baseline (entities only: it finds no trigger)."""
+    rows = [["", "P", "R", "F1", "macro F1", "dictionary F1", "dictionary macro F1", "gazetteer F1",
+             "gazetteer macro F1"]]  # fmt: skip
+    bases = [report.get("baseline"), report.get("gazetteer_baseline")]
     for kind, sub, name in _ROWS:
         m = _block(report, kind, sub)
-        b = _block(base, kind, sub) if base else None
-        rows.append(
-            [
-                name,
-                _f(m["micro"]["precision"]),
-                _f(m["micro"]["recall"]),
-                _f(m["micro"]["f1"]),
-                _f(m["macro"]["f1"]),
-                _f(b["micro"]["f1"]) if b else "—",
-                _f(b["macro"]["f1"]) if b else "—",
-            ]
-        )
+        row = [name, _f(m["micro"]["precision"]), _f(m["micro"]["recall"]), _f(m["micro"]["f1"]),
+               _f(m["macro"]["f1"])]  # fmt: skip
+        for base in bases:
+            b = _block(base, kind, sub) if base else None
+            row += [_f(b["micro"]["f1"]), _f(b["macro"]["f1"])] if b else ["—", "—"]
+        rows.append(row)
     return rows
 
 
 def cv_rows(cv: dict[str, Any]) -> list[list[str]]:
     rows = [["fold", "held-out", "source", "train s", "entities F1", "triggers F1", "relations F1",
-             "baseline entities F1", "baseline triggers F1", "baseline relations F1"]]  # fmt: skip
+             "dictionary entities F1", "dictionary triggers F1", "dictionary relations F1",
+             "gazetteer entities F1"]]  # fmt: skip
 
-    def figures(scores: dict[str, Any]) -> list[str]:
-        return [_f(scores[k]["micro"]["f1"]) for k in ("entities", "triggers", "relations")]
+    def figures(scores: dict[str, Any] | None, kinds=("entities", "triggers", "relations")) -> list[str]:
+        return [_f(scores[k]["micro"]["f1"]) if scores else "—" for k in kinds]
+
+    def gazetteer(scores: dict[str, Any]) -> list[str]:  # entities only: it finds no trigger
+        return figures(scores.get("gazetteer_baseline"), ("entities",))
 
     for fold in cv["folds"]:
         head = [str(fold["fold"]), str(fold["held_out"]), str(fold.get("source") or "")]
         rows.append(
-            [*head, f"{fold['train_seconds']:.0f}", *figures(fold["model"]), *figures(fold["baseline"])]
-        )
+            [*head, f"{fold['train_seconds']:.0f}", *figures(fold["model"]), *figures(fold["baseline"]),
+             *gazetteer(fold)]
+        )  # fmt: skip
     for name in ("mean", "pooled"):
-        rows.append(["", name, "", "", *figures(cv[name]["model"]), *figures(cv[name]["baseline"])])
+        rows.append(
+            [
+                "",
+                name,
+                "",
+                "",
+                *figures(cv[name]["model"]),
+                *figures(cv[name]["baseline"]),
+                *gazetteer(cv[name]),
+            ]  # fmt: skip
+        )
     return rows
 
 
@@ -107,7 +118,7 @@ def event_rows(report: dict[str, Any]) -> list[list[str]]:
     def fmt(x: Any) -> str:
         return _f(x) if isinstance(x, float) else ("—" if x is None else str(x))
 
-    return [["", "model", "baseline"], *([k, fmt(v), fmt(base.get(k))] for k, v in events.items())]
+    return [["", "model", "dictionary baseline"], *([k, fmt(v), fmt(base.get(k))] for k, v in events.items())]
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> str:
@@ -146,28 +157,34 @@ def md_table(rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _baseline_f1(report: dict[str, Any], key: str, kind: str, label: str) -> str:
+    base = report.get(key)
+    return _f(base[kind]["per_type"][label]["f1"]) if base else "—"
+
+
 def _per_type_rows(report: dict[str, Any], schema: Schema) -> list[list[str]]:
-    rows = [["type", "kind", "support", "predicted", "P", "R", "F1", "exact F1", "baseline F1"]]
-    base = report.get("baseline")
+    rows = [["type", "kind", "support", "predicted", "P", "R", "F1", "exact F1", "dictionary F1",
+             "gazetteer F1"]]  # fmt: skip
     for label in schema.span_labels:
         kind = "entities" if label in schema.entity_types else "triggers"
         t = report[kind]["per_type"][label]
         rows.append(
             [label, schema.kind(label), str(t["support"]), str(t["predicted"]), _f(t["precision"]),
              _f(t["recall"]), _f(t["f1"]), _f(report[kind]["exact"]["per_type"][label]["f1"]),
-             _f(base[kind]["per_type"][label]["f1"]) if base else "—"]
+             _baseline_f1(report, "baseline", kind, label),
+             _baseline_f1(report, "gazetteer_baseline", kind, label)]
         )  # fmt: skip
     return rows
 
 
 def _relation_rows(report: dict[str, Any], schema: Schema) -> list[list[str]]:
-    rows = [["relation", "support", "predicted", "P", "R", "F1", "baseline F1"]]
-    base = report.get("baseline")
+    rows = [["relation", "support", "predicted", "P", "R", "F1", "dictionary F1", "gazetteer F1"]]
     for label in schema.relation_labels:
         t = report["relations"]["per_type"][label]
         rows.append(
             [label, str(t["support"]), str(t["predicted"]), _f(t["precision"]), _f(t["recall"]), _f(t["f1"]),
-             _f(base["relations"]["per_type"][label]["f1"]) if base else "—"]
+             _baseline_f1(report, "baseline", "relations", label),
+             _baseline_f1(report, "gazetteer_baseline", "relations", label)]
         )  # fmt: skip
     return rows
 
@@ -213,6 +230,9 @@ def _provenance_lines(report: dict[str, Any]) -> list[str]:
     if b:
         lines.append(f"- baseline: {b['method']}; relations: {b['relation_rule']}")
         lines.append(f"- baseline dictionary built from: {b['train_data']}")
+    g = report.get("gazetteer_baseline")
+    if g:
+        lines.append(f"- gazetteer baseline: {g['method']} (entities only: no triggers, relations or events)")
     env = report["environment"]
     lines.append("- environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v))
     return lines
