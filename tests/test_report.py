@@ -26,6 +26,7 @@ from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import DictionaryBaseline
 from ie.evaluation.report import REPORT_FILES, render_html, summary_table, write_reports
 from ie.evaluation.run import Evaluation, evaluate_predictions, load_gold
+from ie.events.assembly import assemble
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -242,8 +243,6 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path, evaluation: Ev
     assert borders == {(label, "rgb({}, {}, {})".format(*_rgb(SCHEMA.color(label)))) for label, _ in borders}
     # the events of every article are drawn: each reference strike with its trigger, right to left
     # (the reference card right of the predicted one, like the gold column above)
-    from ie.events.assembly import assemble
-
     for a, gold in zip(articles, evaluation.gold, strict=True):
         ev = a["events"]
         reference = assemble(gold)
