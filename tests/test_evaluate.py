@@ -6,8 +6,10 @@ measures them); the tests check that the reports are complete, consistent and ho
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,10 @@ from report_keys import check_documented_keys
 
 from ie.annotation.labelstudio import read_json
 from ie.core.schema import SCHEMA
+from ie.evaluation.baseline import GazetteerBaseline
+from ie.evaluation.metrics import score
 from ie.evaluation.report import REPORT_FILES
+from ie.events.assembly import assemble
 from ie.model.prediction import Predictor
 
 
@@ -77,8 +82,134 @@ def test_evaluate_writes_complete_reports(model_report, tiny_model: Path):
         for block in (report[kind]["micro"], exact):  # seqeval's F1 agrees with its own counts too
             assert block["f1"] == pytest.approx(2 * block["tp"] / (block["predicted"] + block["support"]))
     assert "entities (seqeval strict IOB2)" in stdout and "relations (strict)" in stdout
+    assert "dictionary F1" in stdout and "gazetteer F1" in stdout
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count('<section class="article"') == 5
+
+
+class _Node:
+    def __init__(self, tag: str, attrs: dict[str, str | None], parent: _Node | None) -> None:
+        self.tag, self.attrs, self.parent, self.children, self.text = tag, attrs, parent, [], []
+
+    def find_all(self, tag: str | None = None, **attrs: str) -> list[_Node]:
+        """Descendants with ``tag`` and these attributes (``class_``: a class, ``data_x``: data-x)."""
+        found = []
+        for child in self.children:
+            if (tag is None or child.tag == tag) and all(self._has(child, k, v) for k, v in attrs.items()):
+                found.append(child)
+            found += child.find_all(tag, **attrs)
+        return found
+
+    @staticmethod
+    def _has(node: _Node, key: str, value: str) -> bool:
+        if key == "class_":
+            return value in (node.attrs.get("class") or "").split()
+        return node.attrs.get(key.replace("_", "-")) == value
+
+    def all_text(self) -> str:
+        return "".join(self.text) + "".join(c.all_text() for c in self.children)
+
+
+class _Tree(HTMLParser):
+    """A minimal DOM of report.html (html.parser): enough to read the events tables back."""
+
+    VOID = {"meta", "br", "img", "hr", "input", "link"}
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.root = self.node = _Node("#root", {}, None)
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        node = _Node(tag, dict(attrs), self.node)
+        self.node.children.append(node)
+        if tag not in self.VOID:
+            self.node = node
+
+    def handle_endtag(self, tag):
+        node = self.node
+        while node is not None and node.tag != tag:
+            node = node.parent
+        if node is not None and node.parent is not None:
+            self.node = node.parent
+
+    def handle_data(self, data):
+        self.node.text.append(data)
+
+
+def _trigger_offsets(card: _Node) -> list[tuple[int, int]]:
+    """(start, end) of the trigger mentions in an event card (their titles carry the offsets)."""
+    (field,) = card.find_all(data_field="mentions")
+    return [
+        tuple(map(int, re.search(r"\[(\d+):(\d+)\]", a.attrs["title"]).groups())) for a in field.find_all("a")
+    ]
+
+
+def test_html_report_shows_each_articles_events_reference_beside_prediction(model_report, tiny_model: Path):
+    """report.html of a real model on the seeds: per article, every reference strike (assembled from
+    gold) with its trigger text, every predicted strike, matched pairs on one row (their triggers
+    overlap, as event_scores matches them), and the shown counts add up to report.json's events."""
+    out, _ = model_report
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    tree = _Tree((out / "report.html").read_text(encoding="utf-8")).root
+    gold = gold_documents()
+    pred = Predictor.from_pretrained(tiny_model, device="cpu").predict(
+        [d.text for d in gold], [d.id for d in gold]
+    )
+    sections = tree.find_all("section", class_="article")
+    assert [s.attrs["data-article"] for s in sections] == [d.id for d in gold]
+    totals = dict.fromkeys(("ref-strikes", "pred-strikes", "matched-strikes", "ref-casualties",
+                            "pred-casualties", "matched-casualties"), 0)  # fmt: skip
+    for section, g, p in zip(sections, gold, pred, strict=True):
+        (block,) = section.find_all("div", class_="events")
+        for key in totals:
+            totals[key] += int(block.attrs[f"data-{key}"])
+        reference, predicted = assemble(g), assemble(p)
+        sides = {"strikes": (reference.strikes, predicted.strikes),
+                 "casualties": (reference.casualties, predicted.casualties)}  # fmt: skip
+        for kind, (ref_events, pred_events) in sides.items():
+            tables = block.find_all("table", data_kind=kind)
+            rows = [
+                r
+                for t in tables
+                for r in t.find_all("tr")
+                if "data-reference" in r.attrs or "data-predicted" in r.attrs
+            ]
+            assert sorted(r.attrs["data-reference"] for r in rows if "data-reference" in r.attrs) == sorted(
+                e.id for e in ref_events
+            )
+            assert sorted(r.attrs["data-predicted"] for r in rows if "data-predicted" in r.attrs) == sorted(
+                e.id for e in pred_events
+            )
+            assert int(block.attrs[f"data-ref-{kind}"]) == len(ref_events)
+            assert int(block.attrs[f"data-pred-{kind}"]) == len(pred_events)
+            assert int(block.attrs[f"data-matched-{kind}"]) == sum(
+                "matched" in r.attrs["class"].split() for r in rows
+            )
+            by_id = {e.id: e for e in ref_events}
+            for row in rows:
+                cards = {
+                    c.attrs["data-side"]: c for c in row.find_all("td") if c.attrs.get("class") == "card"
+                }
+                assert set(cards) == {k for k in ("reference", "predicted") if f"data-{k}" in row.attrs}
+                if "reference" in cards:
+                    event = by_id[row.attrs["data-reference"]]
+                    (trigger,) = cards["reference"].find_all(
+                        data_field="mentions" if kind == "strikes" else "trigger"
+                    )
+                    assert event.trigger.text in trigger.all_text()
+                if len(cards) == 2:  # a matched pair: one row, triggers that overlap
+                    assert "matched" in row.attrs["class"].split()
+                    if kind == "strikes":
+                        ref, hyp = (_trigger_offsets(cards[side]) for side in ("reference", "predicted"))
+                        assert any(min(a[1], b[1]) > max(a[0], b[0]) for a in ref for b in hyp)
+    events = report["events"]
+    assert totals["ref-strikes"] == events["n_gold_strikes"] > 0
+    assert totals["pred-strikes"] == events["n_pred_strikes"] > 0
+    assert totals["matched-strikes"] == events["n_matched_strikes"] > 0
+    assert totals["ref-casualties"] == events["n_gold_casualties"]
+    assert totals["pred-casualties"] == events["n_pred_casualties"]
+    assert totals["matched-casualties"] == events["n_matched_casualties"]
 
 
 def test_bad_inputs_fail_clearly_and_keep_old_reports(model_report, tiny_model: Path, tmp_path: Path):
@@ -131,6 +262,17 @@ def test_leave_one_article_out_on_two_articles(tmp_path: Path):
         cv["pooled"]["baseline"]["relations"]["micro"]["f1"] == report["baseline"]["relations"]["micro"]["f1"]
     )
     assert "max_steps=1" not in cv["overrides"] and "--max_steps" in cv["overrides"]
+    # the gazetteer baseline uses no training articles: scored on the held-out articles, pooled and per fold
+    docs = gold_documents()[:2]
+    gaz = score(docs, GazetteerBaseline.from_gazetteer().predict_documents(docs))
+    assert report["gazetteer_baseline"]["entities"] == gaz["entities"]
+    assert cv["pooled"]["gazetteer_baseline"]["entities"]["micro"]["f1"] == gaz["entities"]["micro"]["f1"]
+    assert [f["gazetteer_baseline"]["entities"]["micro"]["support"] for f in cv["folds"]] == [
+        sum(s.label in SCHEMA.entity_types for s in d.spans) for d in docs
+    ]
+    assert "gazetteer entities F1" in done.stdout and "gazetteer F1" in (out / "report.md").read_text(
+        encoding="utf-8"
+    )
 
     # seqeval counted words, not the fold model's sub-tokens: its tokenizer never saw the held-out
     # article and cuts it into more pieces than it has words, yet each gold entity counts once

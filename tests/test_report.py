@@ -24,8 +24,9 @@ import ie.evaluation.report
 from ie.core.document import Document
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import DictionaryBaseline
-from ie.evaluation.report import REPORT_FILES, render_html, write_reports
+from ie.evaluation.report import REPORT_FILES, render_html, summary_table, write_reports
 from ie.evaluation.run import Evaluation, evaluate_predictions, load_gold
+from ie.events.assembly import assemble
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -51,6 +52,26 @@ def test_reports_written_with_documented_keys(tmp_path: Path, evaluation: Evalua
     for heading in ("## Summary", "## Spans per type", "## Relations per type", "## Span type confusion"):
         assert heading in md
     assert all(label in md for label in (*SCHEMA.span_labels, *SCHEMA.relation_labels))
+
+
+def test_both_baselines_beside_the_model(tmp_path: Path, evaluation: Evaluation):
+    """The gazetteer baseline's figures stand beside the dictionary baseline's in the printed summary,
+    report.md (summary and per type) and report.html, read back from report.json."""
+    report = evaluation.report
+    gaz, dic = report["gazetteer_baseline"], report["baseline"]
+    assert gaz["entities"]["micro"]["f1"] != dic["entities"]["micro"]["f1"]  # two different systems
+    paths = write_reports(tmp_path / "out", evaluation)
+    f = lambda x: f"{x:.4f}"  # noqa: E731
+    row = next(line for line in summary_table(report).splitlines() if line.startswith("entities (seqeval"))
+    expected = [f(b["entities"][avg]["f1"]) for b in (dic, gaz) for avg in ("micro", "macro")]
+    assert row.split()[-4:] == expected
+    md = paths["report.md"].read_text(encoding="utf-8")
+    page = paths["report.html"].read_text(encoding="utf-8")
+    assert "gazetteer F1" in md and "gazetteer F1" in page and gaz["method"] in md
+    for label in ("ACTOR", "LOC", "FAC", "WEAPON"):
+        line = next(x for x in md.splitlines() if x.startswith(f"| {label} |"))
+        assert line.split(" | ")[-2:] == [f(dic["entities"]["per_type"][label]["f1"]),
+                                          f(gaz["entities"]["per_type"][label]["f1"]) + " |"]  # fmt: skip
 
 
 def test_a_failed_render_leaves_the_previous_reports_untouched(tmp_path: Path, evaluation, monkeypatch):
@@ -160,6 +181,23 @@ const out = [...document.querySelectorAll('section.article')].map((a) => ({
     text: m.querySelector('bdi').innerText, label: m.querySelector('.lab').innerText,
     visible: rect(m).width > 0 && rect(m).height > 0 && getComputedStyle(m).visibility === 'visible'})),
   borders: [...a.querySelectorAll('mark')].map((m) => [m.dataset.label, getComputedStyle(m).borderTopColor]),
+  events: (() => {
+    const ev = a.querySelector('.events');
+    if (!ev) return null;
+    const rows = [...ev.querySelectorAll('table.strikes tr[data-reference]')];
+    const card = (r, side) => r.querySelector(`td[data-side="${side}"]`);
+    return {
+      visible: rect(ev).width > 0 && rect(ev).height > 0 && getComputedStyle(ev).visibility === 'visible',
+      refStrikes: Number(ev.dataset.refStrikes), rows: rows.length,
+      triggers: rows.map((r) => {
+        const t = card(r, 'reference').querySelector('[data-field="mentions"] bdi');
+        return {text: t.innerText, visible: rect(t).width > 0 && rect(t).height > 0,
+                dir: getComputedStyle(t.closest('td')).direction};
+      }),
+      matchedRows: [...ev.querySelectorAll('table.strikes tr.matched')].map((r) => ({
+        refLeft: rect(card(r, 'reference')).left, predLeft: rect(card(r, 'predicted')).left})),
+    };
+  })(),
 }));
 document.body.setAttribute('data-probe', JSON.stringify(out));
 </script>"""
@@ -203,6 +241,16 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path, evaluation: Ev
     borders = {tuple(b) for a in articles for b in a["borders"]}
     assert {label for label, _ in borders} == set(SCHEMA.span_labels)
     assert borders == {(label, "rgb({}, {}, {})".format(*_rgb(SCHEMA.color(label)))) for label, _ in borders}
+    # the events of every article are drawn: each reference strike with its trigger, right to left
+    # (the reference card right of the predicted one, like the gold column above)
+    for a, gold in zip(articles, evaluation.gold, strict=True):
+        ev = a["events"]
+        reference = assemble(gold)
+        assert ev is not None and ev["visible"], a["id"]
+        assert ev["refStrikes"] == ev["rows"] == len(reference.strikes) > 0
+        assert [t["text"] for t in ev["triggers"]] == [s.trigger.text for s in reference.strikes]
+        assert all(t["visible"] and t["dir"] == "rtl" for t in ev["triggers"])
+        assert ev["matchedRows"] and all(r["refLeft"] > r["predLeft"] for r in ev["matchedRows"])
     # the static markup carries the same structure
     assert dom.count('<section class="article"') == len(evaluation.gold)
     assert dom.count('dir="rtl" lang="ar"') == len(evaluation.gold)

@@ -20,7 +20,11 @@ from ie.core.document import Document, Span
 from ie.core.fileio import atomic_write_text
 from ie.core.schema import SCHEMA, Schema
 from ie.core.scoring import relation_keys
+from ie.evaluation.event_pairs import ArticleEventPairs, EventPair, pair_article_events
 from ie.evaluation.metrics import MISSED
+from ie.events.assembly import Casualty, Mention, Strike
+from ie.events.canonical import AliasTable
+from ie.events.canonical import fold as fold_spelling
 
 
 @dataclass
@@ -58,40 +62,51 @@ def _block(scores: dict[str, Any], kind: str, sub: str | None) -> dict[str, Any]
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Header + one row per figure: model micro P/R/F1 and macro F1, baseline micro F1 and macro F1."""
-    rows = [["", "P", "R", "F1", "macro F1", "baseline F1", "baseline macro F1"]]
-    base = report.get("baseline")
+    """Header + one row per figure: model micro P/R/F1 and macro F1, then micro and macro F1 of the
+    dictionary baseline and of the gazetteer baseline (entities only: it finds no trigger)."""
+    rows = [["", "P", "R", "F1", "macro F1", "dictionary F1", "dictionary macro F1", "gazetteer F1",
+             "gazetteer macro F1"]]  # fmt: skip
+    bases = [report.get("baseline"), report.get("gazetteer_baseline")]
     for kind, sub, name in _ROWS:
         m = _block(report, kind, sub)
-        b = _block(base, kind, sub) if base else None
-        rows.append(
-            [
-                name,
-                _f(m["micro"]["precision"]),
-                _f(m["micro"]["recall"]),
-                _f(m["micro"]["f1"]),
-                _f(m["macro"]["f1"]),
-                _f(b["micro"]["f1"]) if b else "—",
-                _f(b["macro"]["f1"]) if b else "—",
-            ]
-        )
+        row = [name, _f(m["micro"]["precision"]), _f(m["micro"]["recall"]), _f(m["micro"]["f1"]),
+               _f(m["macro"]["f1"])]  # fmt: skip
+        for base in bases:
+            b = _block(base, kind, sub) if base else None
+            row += [_f(b["micro"]["f1"]), _f(b["macro"]["f1"])] if b else ["—", "—"]
+        rows.append(row)
     return rows
 
 
 def cv_rows(cv: dict[str, Any]) -> list[list[str]]:
     rows = [["fold", "held-out", "source", "train s", "entities F1", "triggers F1", "relations F1",
-             "baseline entities F1", "baseline triggers F1", "baseline relations F1"]]  # fmt: skip
+             "dictionary entities F1", "dictionary triggers F1", "dictionary relations F1",
+             "gazetteer entities F1"]]  # fmt: skip
 
-    def figures(scores: dict[str, Any]) -> list[str]:
-        return [_f(scores[k]["micro"]["f1"]) for k in ("entities", "triggers", "relations")]
+    def figures(scores: dict[str, Any] | None, kinds=("entities", "triggers", "relations")) -> list[str]:
+        return [_f(scores[k]["micro"]["f1"]) if scores else "—" for k in kinds]
+
+    def gazetteer(scores: dict[str, Any]) -> list[str]:  # entities only: it finds no trigger
+        return figures(scores.get("gazetteer_baseline"), ("entities",))
 
     for fold in cv["folds"]:
         head = [str(fold["fold"]), str(fold["held_out"]), str(fold.get("source") or "")]
         rows.append(
-            [*head, f"{fold['train_seconds']:.0f}", *figures(fold["model"]), *figures(fold["baseline"])]
-        )
+            [*head, f"{fold['train_seconds']:.0f}", *figures(fold["model"]), *figures(fold["baseline"]),
+             *gazetteer(fold)]
+        )  # fmt: skip
     for name in ("mean", "pooled"):
-        rows.append(["", name, "", "", *figures(cv[name]["model"]), *figures(cv[name]["baseline"])])
+        rows.append(
+            [
+                "",
+                name,
+                "",
+                "",
+                *figures(cv[name]["model"]),
+                *figures(cv[name]["baseline"]),
+                *gazetteer(cv[name]),
+            ]  # fmt: skip
+        )
     return rows
 
 
@@ -103,7 +118,7 @@ def event_rows(report: dict[str, Any]) -> list[list[str]]:
     def fmt(x: Any) -> str:
         return _f(x) if isinstance(x, float) else ("—" if x is None else str(x))
 
-    return [["", "model", "baseline"], *([k, fmt(v), fmt(base.get(k))] for k, v in events.items())]
+    return [["", "model", "dictionary baseline"], *([k, fmt(v), fmt(base.get(k))] for k, v in events.items())]
 
 
 def text_table(rows: Sequence[Sequence[str]]) -> str:
@@ -142,28 +157,34 @@ def md_table(rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _baseline_f1(report: dict[str, Any], key: str, kind: str, label: str) -> str:
+    base = report.get(key)
+    return _f(base[kind]["per_type"][label]["f1"]) if base else "—"
+
+
 def _per_type_rows(report: dict[str, Any], schema: Schema) -> list[list[str]]:
-    rows = [["type", "kind", "support", "predicted", "P", "R", "F1", "exact F1", "baseline F1"]]
-    base = report.get("baseline")
+    rows = [["type", "kind", "support", "predicted", "P", "R", "F1", "exact F1", "dictionary F1",
+             "gazetteer F1"]]  # fmt: skip
     for label in schema.span_labels:
         kind = "entities" if label in schema.entity_types else "triggers"
         t = report[kind]["per_type"][label]
         rows.append(
             [label, schema.kind(label), str(t["support"]), str(t["predicted"]), _f(t["precision"]),
              _f(t["recall"]), _f(t["f1"]), _f(report[kind]["exact"]["per_type"][label]["f1"]),
-             _f(base[kind]["per_type"][label]["f1"]) if base else "—"]
+             _baseline_f1(report, "baseline", kind, label),
+             _baseline_f1(report, "gazetteer_baseline", kind, label)]
         )  # fmt: skip
     return rows
 
 
 def _relation_rows(report: dict[str, Any], schema: Schema) -> list[list[str]]:
-    rows = [["relation", "support", "predicted", "P", "R", "F1", "baseline F1"]]
-    base = report.get("baseline")
+    rows = [["relation", "support", "predicted", "P", "R", "F1", "dictionary F1", "gazetteer F1"]]
     for label in schema.relation_labels:
         t = report["relations"]["per_type"][label]
         rows.append(
             [label, str(t["support"]), str(t["predicted"]), _f(t["precision"]), _f(t["recall"]), _f(t["f1"]),
-             _f(base["relations"]["per_type"][label]["f1"]) if base else "—"]
+             _baseline_f1(report, "baseline", "relations", label),
+             _baseline_f1(report, "gazetteer_baseline", "relations", label)]
         )  # fmt: skip
     return rows
 
@@ -209,6 +230,9 @@ def _provenance_lines(report: dict[str, Any]) -> list[str]:
     if b:
         lines.append(f"- baseline: {b['method']}; relations: {b['relation_rule']}")
         lines.append(f"- baseline dictionary built from: {b['train_data']}")
+    g = report.get("gazetteer_baseline")
+    if g:
+        lines.append(f"- gazetteer baseline: {g['method']} (entities only: no triggers, relations or events)")
     env = report["environment"]
     lines.append("- environment: " + ", ".join(f"{k} {v}" for k, v in env.items() if v))
     return lines
@@ -299,6 +323,24 @@ th:first-child, td:first-child { text-align: left; }
 .rels .arrow { color: #555; margin: 0 .2rem; }
 .rels li.miss::marker, .rels li.wrong::marker { color: #c00; }
 .status { font: .75rem system-ui, sans-serif; color: #c00; }
+.events { margin-top: 1rem; }
+.events > h3, .events > h4 { direction: ltr; text-align: left; margin: .4rem 0; }
+table.ev { width: 100%; table-layout: fixed; font-size: .95rem; }
+table.ev th, table.ev td { text-align: start; vertical-align: top; }
+table.ev th:first-child, table.ev td.state { width: 7rem; }
+table.ev .f { display: grid; grid-template-columns: 6.5rem 1fr; gap: .4rem; padding: .1rem 0;
+  border-bottom: 1px dotted #ddd; }
+table.ev .f:last-child { border-bottom: none; }
+table.ev .fn { font: .75rem system-ui, sans-serif; color: #555; direction: ltr; unicode-bidi: isolate;
+  text-align: end; padding-top: .25rem; }
+table.ev .fv { line-height: 1.9; }
+table.ev .en { direction: ltr; unicode-bidi: isolate; font: .8rem system-ui, sans-serif; }
+table.ev a.span { text-decoration: none; color: inherit; margin-inline-end: .25rem; }
+table.ev tr.unmatched td.card { outline: 2px dashed #c00; outline-offset: -3px; }
+table.ev .f.diff { background: #fff1cc; box-shadow: inset 3px 0 0 #e0a000; }
+table.ev td.state { font: bold .75rem system-ui, sans-serif; direction: ltr; unicode-bidi: isolate; }
+table.ev tr.unmatched td.state { color: #c00; }
+table.ev tr.matched td.state { color: #176b00; }
 """
 
 
@@ -396,7 +438,185 @@ def _column(doc: Document, other: Document, role: str, index: int, schema: Schem
     )
 
 
-def _article(index: int, gold: Document, pred: Document, row: dict[str, Any] | None, schema: Schema) -> str:
+# events of one article: reference (assembled from gold) beside prediction, paired as scored
+
+_STRIKE_FIELDS = (("id", "id"), ("sub_event_type", "type"), ("mentions", "trigger"),
+                  ("attackers", "attackers"), ("targets", "targets"), ("locations", "locations"),
+                  ("instruments", "instruments"), ("time", "time"))  # fmt: skip
+_CASUALTY_FIELDS = (("id", "id"), ("kind", "kind"), ("count", "count"), ("trigger", "trigger"),
+                    ("victims", "victims"), ("strike_id", "strike"))  # fmt: skip
+_SIDES = (("reference", "Reference (assembled from gold)"), ("predicted", "Predicted"))
+
+
+def _mentions(value: Mention | list[Mention] | None) -> list[Mention]:
+    return value if isinstance(value, list) else ([] if value is None else [value])
+
+
+def _mention_links(mentions: list[Mention], doc: Document, anchor: str, schema: Schema) -> str:
+    """Each mention as a link to its span in the marked text above (same colours), text isolated."""
+    ids = {(s.start, s.end, s.label): s for s in doc.spans}
+    out = []
+    for m in mentions:
+        span = ids.get((m.start, m.end, m.label))
+        cls = _span_class(span, schema) if span is not None else ""
+        title = f"{m.label} [{m.start}:{m.end}] canonical: {m.canonical}"
+        if isinstance(getattr(m, "date", None), str):
+            title += f" date: {m.date}"  # type: ignore[attr-defined]
+        href = f' href="#{anchor}-{_e(span.id)}"' if span is not None else ""
+        out.append(f'<a class="span {cls}"{href} title="{_e(title)}"><bdi>{_e(m.text)}</bdi></a>')
+    return " ".join(out)
+
+
+def _count_text(c: Casualty) -> str:
+    text = "—" if c.count is None else str(c.count)
+    if c.count_min is not None or c.count_max is not None:
+        lo = "…" if c.count_min is None else str(c.count_min)
+        hi = "…" if c.count_max is None else str(c.count_max)
+        text += f" [{lo}–{hi}]"
+    return text + (" approx." if c.approximate else "")
+
+
+def _names(value: Any) -> set[str]:
+    return {fold_spelling(m.canonical) for m in _mentions(value)}
+
+
+def _differs(field: str, ref: Any, pred: Any, events: ArticleEventPairs) -> bool:
+    """Whether a matched pair disagrees on ``field`` as the event scores compare it."""
+    if field in ("id", "mentions", "trigger"):
+        return False
+    if field in ("sub_event_type", "kind"):
+        return getattr(ref, field) != getattr(pred, field)
+    if field == "count":
+        return (ref.count, ref.count_min, ref.count_max) != (pred.count, pred.count_min, pred.count_max)
+    if field == "strike_id":
+        if ref.strike_id is None:
+            return pred.strike_id is not None
+        expected = events.matched_strike(ref.strike_id)
+        return expected is None or pred.strike_id != expected.id
+    return _names(getattr(ref, field)) != _names(getattr(pred, field))
+
+
+def _event_field(
+    event: Strike | Casualty,
+    field: str,
+    name: str,
+    side: str,
+    events: ArticleEventPairs,
+    doc: Document,
+    anchor: str,
+    schema: Schema,
+    diff: bool,
+) -> str:
+    """One field of an event as a name/value line of its card; Arabic values isolated (``bdi``)."""
+    extra = ""
+    if field in ("id", "sub_event_type", "kind"):
+        value = f'<span class="en">{_e(getattr(event, field))}</span>'
+    elif field == "count":
+        assert isinstance(event, Casualty)
+        extra = "".join(
+            f' data-{k.replace("_", "-")}="{"" if getattr(event, k) is None else getattr(event, k)}"'
+            for k in ("count", "count_min", "count_max")
+        )
+        mention = _mention_links(_mentions(event.count_mention), doc, anchor, schema)
+        value = f'<span class="en">{_e(_count_text(event))}</span> {mention}'
+    elif field == "strike_id":
+        assert isinstance(event, Casualty)
+        strike = events.strike_of(side, event.strike_id)
+        if strike is None:
+            value = '<span class="en">none</span>'
+        else:
+            extra = f' data-strike="{_e(strike.id)}"'
+            value = (
+                f'<span class="en">{_e(strike.id)} ({_e(event.link)})</span> '
+                f"{_mention_links([strike.trigger], doc, anchor, schema)}"
+            )
+    else:
+        links = _mention_links(_mentions(getattr(event, field)), doc, anchor, schema)
+        value = links or '<span class="en">—</span>'
+    title = ' title="differs from the reference"' if diff else ""
+    return (
+        f'<div class="f{" diff" if diff else ""}" data-field="{field}"{extra}{title}>'
+        f'<span class="fn" lang="en">{name}</span><span class="fv">{value}</span></div>'
+    )
+
+
+def _event_table(
+    kind: str,
+    rows: list[EventPair],
+    fields: tuple[tuple[str, str], ...],
+    events: ArticleEventPairs,
+    docs: dict[str, Document],
+    index: int,
+    schema: Schema,
+) -> str:
+    """One row per pair: its state, then the reference's card beside the prediction's (right to left,
+    like the columns above). A field of a predicted event that disagrees with its reference is marked."""
+    if not rows:
+        return f'<p lang="en" dir="ltr">no {kind} on either side</p>'
+    head = '<tr><th lang="en">match</th>' + "".join(f'<th lang="en">{t}</th>' for _, t in _SIDES) + "</tr>"
+    out = [f'<table class="ev {kind}" data-kind="{kind}">', head]
+    for pair in rows:
+        state = "matched" if pair.matched else "missed" if pair.reference is not None else "not in reference"
+        ids = "".join(
+            f' data-{side}="{_e(e.id)}"'
+            for side, e in (("reference", pair.reference), ("predicted", pair.predicted))
+            if e is not None
+        )
+        cells = [f'<td class="state">{state}</td>']
+        for side, _ in _SIDES:
+            event = getattr(pair, side)
+            if event is None:
+                cells.append(f'<td data-side="{side}"></td>')
+                continue
+            anchor = f"a{index}-{'g' if side == 'reference' else 'p'}"
+            check = pair.matched and side == "predicted"
+            lines = "".join(
+                _event_field(event, field, name, side, events, docs[side], anchor, schema,
+                             check and _differs(field, pair.reference, event, events))
+                for field, name in fields
+            )  # fmt: skip
+            cells.append(f'<td class="card" data-side="{side}">{lines}</td>')
+        out.append(f'<tr class="{"matched" if pair.matched else "unmatched"}"{ids}>{"".join(cells)}</tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def _events_block(
+    events: ArticleEventPairs, gold: Document, pred: Document, index: int, schema: Schema
+) -> str:
+    """Strikes and casualties of the article: the reference beside the prediction, one row per pair
+    (the pairs the event scores count), unmatched events on a row of their own, marked."""
+    docs = {"reference": gold, "predicted": pred}
+    n = {
+        "ref-strikes": len(events.reference.strikes),
+        "pred-strikes": len(events.predicted.strikes),
+        "matched-strikes": sum(p.matched for p in events.strikes),
+        "ref-casualties": len(events.reference.casualties),
+        "pred-casualties": len(events.predicted.casualties),
+        "matched-casualties": sum(p.matched for p in events.casualties),
+    }
+    data = "".join(f' data-{k}="{v}"' for k, v in n.items())
+    counts = (
+        f"strikes: {n['ref-strikes']} reference, {n['pred-strikes']} predicted, {n['matched-strikes']} "
+        f"matched; casualties: {n['ref-casualties']} reference, {n['pred-casualties']} predicted, "
+        f"{n['matched-casualties']} matched"
+    )
+    strikes = _event_table("strikes", events.strikes, _STRIKE_FIELDS, events, docs, index, schema)
+    casualties = _event_table("casualties", events.casualties, _CASUALTY_FIELDS, events, docs, index, schema)
+    return (
+        f'<div class="events"{data}><h3 lang="en">Events <small>({counts})</small></h3>'
+        f'<h4 lang="en">Strikes</h4>{strikes}<h4 lang="en">Casualties</h4>{casualties}</div>'
+    )
+
+
+def _article(
+    index: int,
+    gold: Document,
+    pred: Document,
+    row: dict[str, Any] | None,
+    schema: Schema,
+    events: ArticleEventPairs | None = None,
+) -> str:
     figures = (
         f" — entities F1 {_f(row['entities_f1'])}, triggers F1 {_f(row['triggers_f1'])}, "
         f"relations F1 {_f(row['relations_f1'])}"
@@ -409,7 +629,9 @@ def _article(index: int, gold: Document, pred: Document, row: dict[str, Any] | N
         f'<header lang="en" dir="ltr"><h2>Article {_e(gold.id)}'
         f"{' (' + _e(source) + ')' if source else ''}</h2><p>{_e(figures.lstrip(' —'))}</p></header>"
         f'<div class="columns">{_column(gold, pred, "gold", index, schema)}'
-        f"{_column(pred, gold, 'predicted', index, schema)}</div></section>"
+        f"{_column(pred, gold, 'predicted', index, schema)}</div>"
+        + ("" if events is None else _events_block(events, gold, pred, index, schema))
+        + "</section>"
     )
 
 
@@ -446,8 +668,10 @@ def render_html(evaluation: Evaluation, schema: Schema = SCHEMA) -> str:
     if report.get("events") is not None:
         body += ["<h2>Events</h2>", _html_table(event_rows(report))]
     body += [f'<p class="legend">Labels: {legend}</p>', "</header>"]
+    aliases = AliasTable.load() if report.get("events") is not None else None
     for i, (g, p) in enumerate(zip(evaluation.gold, evaluation.predicted, strict=True), start=1):
-        body.append(_article(i, g, p, rows.get(g.id), schema))
+        events = pair_article_events(g, p, aliases) if aliases is not None else None
+        body.append(_article(i, g, p, rows.get(g.id), schema, events))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -469,6 +469,9 @@ def cross_validate(
     folds: list[dict[str, Any]] = []
     held_pred: list[Document] = []
     held_base: list[Document] = []
+    # the gazetteer baseline uses no training articles: one prediction per article serves every fold
+    gazetteer = GazetteerBaseline.from_gazetteer()
+    held_gaz = gazetteer.predict_documents(gold)
     try:
         for k, held in enumerate(gold):
             if k not in held_out:
@@ -506,6 +509,7 @@ def cross_validate(
                     "baseline": {
                         key: v for key, v in base_block.items() if key not in ("method", "relation_rule")
                     },
+                    "gazetteer_baseline": score([held], [held_gaz[k]]),
                 }
             )
             held_pred.append(pred)
@@ -518,6 +522,7 @@ def cross_validate(
     data_info = {**data_info, "held_out_ids": [d.id for d in gold]}
     pooled_model = score(gold, held_pred)
     pooled_base = score(gold, held_base)
+    pooled_gaz = score(gold, held_gaz)
     cv = {
         "scheme": "leave-one-article-out"
         if len(gold) == data_info["articles"]
@@ -533,8 +538,13 @@ def cross_validate(
         "mean": {
             "model": mean_headline([headline(f["model"]) for f in folds]),
             "baseline": mean_headline([headline(f["baseline"]) for f in folds]),
+            "gazetteer_baseline": mean_headline([headline(f["gazetteer_baseline"]) for f in folds]),
         },
-        "pooled": {"model": headline(pooled_model), "baseline": headline(pooled_base)},
+        "pooled": {
+            "model": headline(pooled_model),
+            "baseline": headline(pooled_base),
+            "gazetteer_baseline": headline(pooled_gaz),
+        },
         "models_dir": str(root) if temp is None else None,
         "total_seconds": round(time.monotonic() - started, 1),
     }
@@ -550,6 +560,7 @@ def cross_validate(
             **pooled_base,
             "events": _events(gold, held_base),
         },
+        "gazetteer_baseline": {**gazetteer.describe(), **pooled_gaz},
         "events": _events(gold, held_pred),
         "cv": cv,
         "notes": [
