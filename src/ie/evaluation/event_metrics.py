@@ -39,7 +39,7 @@ def _overlap(a: Sequence[Mention], b: Sequence[Mention]) -> int:
     return sum(max(0, min(x.end, y.end) - max(x.start, y.start)) for x in a for y in b)
 
 
-def _match(gold: Sequence[Any], pred: Sequence[Any], compatible=lambda g, p: True) -> dict[int, int]:
+def match_events(gold: Sequence[Any], pred: Sequence[Any], compatible=lambda g, p: True) -> dict[int, int]:
     """Gold index → predicted index, one-to-one, greedy by overlapping trigger characters."""
     pairs = []
     for gi, g in enumerate(gold):
@@ -118,13 +118,13 @@ def event_scores(
 
 
 def _score_article(gold: ArticleEvents, pred: ArticleEvents, counts: Tally, n: dict[str, int]) -> None:
-    strikes = _match(gold.strikes, pred.strikes)
+    strikes = match_events(gold.strikes, pred.strikes)
     n["gold_strikes"] += len(gold.strikes)
     n["pred_strikes"] += len(pred.strikes)
     n["matched_strikes"] += len(strikes)
     _score_roles(gold.strikes, pred.strikes, strikes, STRIKE_ROLES, counts)
 
-    casualties = _match(gold.casualties, pred.casualties, lambda g, p: g.kind == p.kind)
+    casualties = match_events(gold.casualties, pred.casualties, lambda g, p: g.kind == p.kind)
     n["gold_casualties"] += len(gold.casualties)
     n["pred_casualties"] += len(pred.casualties)
     n["matched_casualties"] += len(casualties)

@@ -14,7 +14,7 @@ from ie.core.document import Document
 
 # The scorer's pairing rule (one-to-one, greedy by overlapping trigger characters). It is private to
 # event_metrics; importing it keeps one rule for the figures and the report rows.
-from ie.evaluation.event_metrics import _match as match_events
+from ie.evaluation.event_metrics import match_events
 from ie.events.assembly import ArticleEvents, Casualty, Strike, assemble
 from ie.events.canonical import AliasTable
 
