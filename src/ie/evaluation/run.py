@@ -501,7 +501,8 @@ def cross_validate(
                     "fold": k + 1,
                     "held_out": held.id,
                     "source": held.meta.get("source"),
-                    "train_articles": [d.id for d in train_docs],
+                    "train_articles": [d.id for j, d in enumerate(gold) if j != k],
+                    "extra_train_articles": len(train_docs) - (len(gold) - 1),  # extra_train_data
                     "train_seconds": round(train_s, 1),
                     "predict_seconds": round(predict_s, 2),
                     "best_step": results.get("best_step"),
@@ -519,6 +520,7 @@ def cross_validate(
             shutil.rmtree(temp, ignore_errors=True)
 
     gold = [gold[k] for k in sorted(held_out)]  # the articles that were predicted
+    held_gaz = [held_gaz[k] for k in sorted(held_out)]
     data_info = {**data_info, "held_out_ids": [d.id for d in gold]}
     pooled_model = score(gold, held_pred)
     pooled_base = score(gold, held_base)
