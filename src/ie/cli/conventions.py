@@ -36,7 +36,9 @@ def underscore_flags(argv: Sequence[str]) -> list[str]:
 
 def error(prog: str, message: str, status: int = BAD_INPUT) -> int:
     """Print ``prog: error: message`` (one line, on stderr) and return ``status``."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    # one write: the processes of a launch share stderr, and a line written in two parts interleaves
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    sys.stderr.flush()
     return status
 
 
