@@ -214,9 +214,11 @@ def _run(args: argparse.Namespace, inputs: list[Path], aliases: Any, state: Any,
         batch_size=args.batch_size, progress=not args.no_progress,
         warn=lambda message: print(f"ie-extract: {message}", file=sys.stderr),
     )  # fmt: skip
-    if show and result.status == 0:
+    if not result.ok:
+        return _fail(result.message, show, FAILED)
+    if show:
         print(result.message, file=sys.stderr)
-    return result.status if result.status == 0 else _fail(result.message, show, result.status)
+    return 0
 
 
 if __name__ == "__main__":

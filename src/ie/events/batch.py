@@ -22,14 +22,13 @@ from ie.events import outputs
 from ie.events.articles import Article, count_articles, iter_articles
 from ie.events.outputs import OutputError, WriteFailed
 
-OK, FAILED = 0, 1  # exit statuses of the command-line convention (ie.cli.conventions)
-
 
 @dataclass
 class RunResult:
-    """What the main process reports: ``status`` 0 with a summary line, or 1 with the error."""
+    """What the main process reports: ``ok`` with a summary line, or not with the error line (the
+    command line maps it to its exit status)."""
 
-    status: int
+    ok: bool
     message: str
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -132,7 +131,7 @@ def run(
     warn: Callable[[str], None] = lambda message: None,
 ) -> RunResult:
     """Extract this process's share of ``inputs`` into ``output`` (ids in ``done`` skipped), then
-    merge on the main process. Every process returns the same status."""
+    merge on the main process. Every process returns the same result."""
     from tqdm.auto import tqdm
 
     rank, world = state.process_index, state.num_processes
@@ -172,7 +171,7 @@ def run(
         from accelerate.utils import gather_object
 
         gathered = gather_object([stats])
-    result = RunResult(OK, "")
+    result = RunResult(True, "")
     if state.is_main_process:
         result = _finish(output, fmt, gathered, index_of, time.perf_counter() - started)
     shared = _broadcast(state, [result])
@@ -187,13 +186,13 @@ def _finish(
     kind = "tasks" if fmt == "label-studio" else "records"
     failures = [s["failed"] for s in gathered if s["failed"]]
     if failures:  # the parts stay as they are: the next --resume merges them
-        return RunResult(FAILED, f"{failures[0]} ({counts['written']} {kind} written in this run)", counts)
+        return RunResult(False, f"{failures[0]} ({counts['written']} {kind} written in this run)", counts)
     try:
         n_tasks = outputs.finish_output(output, fmt, index_of)
     except OSError as e:
-        return RunResult(FAILED, outputs.write_failed_message(Path(e.filename or output), e), counts)
+        return RunResult(False, outputs.write_failed_message(Path(e.filename or output), e), counts)
     summary = (f"{counts['written']} {kind} written to {output} ({counts['errors']} errors, "
                f"{counts['skipped']} already done) in {elapsed:.1f} s")  # fmt: skip
     if fmt == "label-studio":
         summary += f"; {n_tasks} tasks in the list"
-    return RunResult(OK, summary, counts)
+    return RunResult(True, summary, counts)
