@@ -12,7 +12,7 @@ from pathlib import Path
 from modelkit import ROOT
 
 SRC = ROOT / "src"
-STAGES = ("core", "text", "annotation", "model", "training", "events", "evaluation", "cli")
+STAGES = ("core", "text", "annotation", "model", "training", "events", "evaluation", "serving", "cli")
 
 
 def _module_name(path: Path) -> str:

@@ -1,0 +1,1 @@
+"""Serving: the Label Studio ML backend (``ie-serve``): predictions for tasks, retraining."""
