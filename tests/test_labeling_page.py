@@ -3,7 +3,9 @@
 A right-to-left seed article goes into a project with a prediction (spans and relations); Chromium
 logs in, opens the task's labeling page and the test reads what the page drew: the text's computed
 direction, the highlighted regions (offsets and labels), the relation arrows of the relations
-overlay (one per relation, with its label), and the regions panel. The screenshot is kept
+overlay (one per relation, with its label), and the regions panel. Label Studio opens the task
+with an annotation pre-filled from the prediction (a project's default), which is what an annotator
+sees and what is checked; the prediction's own tab sits beside it. The screenshot is kept
 (``tmp_path`` and ``<basetemp>/artifacts/labeling_page.png``) for a person to look at; nothing is
 asserted on pixels.
 
