@@ -34,6 +34,8 @@ class LiveStudio:
     api_key: str
     start_seconds: float  # from launch until it answered with the test token
     log: Path
+    user: str = _USER  # the account's login, for a browser (the pages want a session, not the token)
+    password: str = _PASSWORD
 
 
 @dataclass

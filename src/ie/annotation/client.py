@@ -41,6 +41,8 @@ _BLOCK_KEYS = {
     "annotations": ("result", "was_cancelled", "ground_truth", "lead_time"),
     "predictions": ("result", "model_version", "score"),
 }
+# what the annotation queue reads of a task (Data Manager fields; "include" leaves the results out)
+_QUEUE_FIELDS = "id,data,predictions_score,predictions_model_versions,total_annotations,cancelled_annotations"
 _REGION_REF = re.compile(r"^(Region|Relation) (\d+): ")
 _DANGLING = re.compile(r"^'(?:from_id|to_id)' '(.*)' not found in regions$")
 
@@ -100,6 +102,13 @@ class StudioClient:
             self.sdk.projects.import_tasks, project_id, request=tasks, return_task_ids=True,
         )  # fmt: skip
         return list(response.task_ids or [])
+
+    def list_tasks(self, project_id: int) -> list[Any]:
+        """A project's tasks as the Data Manager lists them: text, annotation counts, prediction score."""
+        return self._call(
+            f"listing the tasks of project {project_id}",
+            lambda: list(self.sdk.tasks.list(project=project_id, include=_QUEUE_FIELDS, page_size=100)),
+        )
 
     def export_tasks(self, project_id: int, timeout: float = 120.0) -> list[dict[str, Any]]:
         """Every task of a project in Label Studio JSON, predictions included in full (not as ids).
@@ -356,6 +365,44 @@ def push(
             pass
         raise
     return PushResult(project_id, task_ids, client.url)
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """An unannotated task and the model's confidence in its prediction (``None``: not predicted)."""
+
+    id: int
+    score: float | None
+    model_version: str
+    text: str
+
+    def preview(self, words: int = 8) -> str:
+        """The first words of the article on one line."""
+        first = self.text.split(None, words)
+        return " ".join(first[:words]) + (" …" if len(first) > words else "")
+
+
+def annotation_queue(client: StudioClient, project_id: int, limit: int | None = None) -> list[QueuedTask]:
+    """A project's unannotated tasks, least certain first: the order to annotate them in.
+
+    The score is Label Studio's task-level ``predictions_score`` (the mean of the task's prediction
+    scores, the Data Manager's "Prediction score" column), so the model's least confident articles,
+    the ones an annotation teaches it most, come first. Tasks without a prediction follow the scored
+    ones (the model has said nothing about them yet); ties go by task id. A task with any annotation,
+    submitted or skipped, is left out.
+    """
+    queue = [
+        QueuedTask(
+            int(t.id),
+            None if t.predictions_score is None else float(t.predictions_score),
+            t.predictions_model_versions or "",
+            str((t.data or {}).get(TEXT_NAME, "")),
+        )
+        for t in client.list_tasks(project_id)
+        if not (t.total_annotations or t.cancelled_annotations)
+    ]
+    queue.sort(key=lambda t: (t.score is None, t.score or 0.0, t.id))
+    return queue if limit is None else queue[:limit]
 
 
 def pull(

@@ -155,6 +155,35 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_next(args: argparse.Namespace) -> int:
+    """Unannotated tasks, least certain prediction first (active learning); unscored ones last."""
+    import json
+
+    from ie.annotation import client as sc
+
+    if args.limit is not None and args.limit < 1:
+        return _fail(f"--limit must be 1 or more, not {args.limit}")
+    try:
+        client = sc.StudioClient.connect(args.url, args.api_key)
+        queue = sc.annotation_queue(client, args.project, args.limit)
+    except sc.StudioError as e:
+        return _fail(str(e), FAILED)
+    if args.json:
+        rows = [
+            {"id": t.id, "score": t.score, "model_version": t.model_version or None, "preview": t.preview(),
+             "url": f"{client.url}/projects/{args.project}/data?task={t.id}"}
+            for t in queue
+        ]  # fmt: skip
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for t in queue:
+        score = "-" if t.score is None else f"{t.score:.4f}"
+        print(f"{t.id}\t{score}\t{t.model_version or '-'}\t{t.preview()}")
+    if not queue:
+        print(f"project {args.project}: no unannotated tasks", file=sys.stderr)
+    return 0
+
+
 def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL, else http://localhost:8080)")
     p.add_argument("--api_key", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable)")
@@ -201,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", type=Path, required=True)
     _server_args(q)
     q.set_defaults(func=cmd_pull)
+
+    n = sub.add_parser(
+        "next", help="list a project's unannotated tasks, least certain prediction first (active learning)"
+    )
+    n.add_argument("--project", type=int, required=True, help="project id (shown by push)")
+    n.add_argument("--limit", type=int, help="list only the first K tasks")
+    n.add_argument("--json", action="store_true", help="a JSON list (id, score, model_version, preview, url)")
+    _server_args(n)
+    n.set_defaults(func=cmd_next)
     return p
 
 
