@@ -154,6 +154,7 @@ def _main(argv: list[str]) -> int:
         backend = Backend.from_model_dir(model_dir, batch_size=args.batch_size, device=args.device)
     except ValueError as e:
         return error(PROG, str(e))
+    backend.check_config(None)  # loads the SDK now: Label Studio gives /setup 3 s (ML_TIMEOUT_SETUP)
     app = create_app(backend, retrainer=None, basic_auth=basic_auth)
     # logging is configured above (log_config=None: uvicorn keeps it, and only sets its loggers' level)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, log_level=args.log_level,
