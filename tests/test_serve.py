@@ -268,3 +268,43 @@ def test_cli_help_and_bad_model(tmp_path):
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr == f"ie-serve: error: {tmp_path}: not a saved model (no config.json)\n"
+
+
+def test_loopback_hosts():
+    from ie.cli.serve import is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "192.168.1.4", "example.org", "::"]))
+
+
+def test_ctrl_c_stops_the_service_with_130(tiny_model, tmp_path):
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from modelkit import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([*console_command("ie-serve", "ie.cli.serve"), "--model", str(tiny_model),
+                             "--port", str(port), "--device", "cpu"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "UP"
+                    break
+            except OSError:
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+        stderr = proc.stderr.read()
+        lines = [line for line in stderr.splitlines() if line.startswith("{")]
+        assert lines and all(json.loads(line)["level"] for line in lines)  # JSON log lines
+        assert stderr.rstrip().endswith("ie-serve: interrupted")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
