@@ -71,6 +71,11 @@ def _server_env(data_dir: Path) -> dict[str, str]:
         LABEL_STUDIO_SENTRY_DSN="",
         LABEL_STUDIO_FRONTEND_SENTRY_DSN="",
         LABEL_STUDIO_LOG_LEVEL="WARNING",
+        # the ML backend under test (ie-serve) listens on loopback, which Label Studio 1.23 refuses by
+        # default twice: the backend URL (ML_BLOCK_LOCAL_IP) and the /webhook it registers for it
+        # (SSRF_PROTECTION_ENABLED; the refusal then fails the whole POST /api/ml with 403)
+        LABEL_STUDIO_ML_BLOCK_LOCAL_IP="false",
+        LABEL_STUDIO_SSRF_PROTECTION_ENABLED="false",
     )
     return env
 

@@ -1,4 +1,4 @@
-"""One command-line convention for the four entry points (README "Command-line conventions").
+"""One command-line convention for every entry point (README "Command-line conventions").
 
 Bad arguments and missing input files are exit status 2 with one ``PROG: error:`` line that names
 them; a dashed flag is the same as its underscore spelling; Ctrl-C is 130.
@@ -19,6 +19,7 @@ ENTRY_POINTS = {
     "evaluate.py": [sys.executable, str(ROOT / "evaluate.py")],
     "ie-extract": [sys.executable, "-m", "ie.cli.extract"],
     "ie-studio": [sys.executable, "-m", "ie.cli.studio"],
+    "ie-serve": [sys.executable, "-m", "ie.cli.serve"],
 }
 
 
@@ -37,6 +38,7 @@ def _errors(done: subprocess.CompletedProcess[str], prog: str) -> list[str]:
         ("evaluate.py", ["--data", "seeds.json", "--output_dir", "{tmp}/r", "--no_such_flag", "1"]),
         ("ie-extract", ["--model", "{tmp}", "--no_such_flag", "1"]),
         ("ie-studio", ["validate", "data/annotations/seeds.json", "--no_such_flag", "1"]),
+        ("ie-serve", ["--model", "{tmp}", "--no_such_flag", "1"]),
     ],
 )  # fmt: skip
 def test_an_unknown_flag_is_status_2_and_one_line_naming_it(prog, args, tmp_path):
@@ -55,6 +57,7 @@ def test_an_unknown_flag_is_status_2_and_one_line_naming_it(prog, args, tmp_path
         ("evaluate.py", ["--cv", "--data", "{missing}", "--output_dir", "{tmp}/report"]),
         ("ie-extract", ["--model", "{model}", "--input", "{missing}", "--output", "{tmp}/o.jsonl"]),
         ("ie-studio", ["validate", "{missing}"]),
+        ("ie-serve", ["--model", "{missing}"]),
     ],
 )
 def test_a_missing_input_file_is_status_2_and_one_line_naming_it(prog, args, tmp_path):

@@ -191,11 +191,13 @@ def interface_problems(
     field: str,
     source: str | None = None,
     schema: Schema = SCHEMA,
+    config: str | None = None,
 ) -> list[Problem]:
-    """Check each (task ref, task)'s block against the labeling config with the SDK's ``LabelInterface``."""
+    """Check each (task ref, task)'s block against the labeling config with the SDK's ``LabelInterface``
+    (``config``: a project's own config; default the schema's)."""
     from label_studio_sdk.label_interface import LabelInterface
 
-    interface = LabelInterface(label_config(schema))
+    interface = LabelInterface(config if config is not None else label_config(schema))
     problems: list[Problem] = []
     for ref, task in tasks:
         block = _first_block(task, field)

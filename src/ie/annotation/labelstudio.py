@@ -266,14 +266,17 @@ def load_documents(path: str | Path, field: str = "annotations", schema: Schema 
 # ---------------------------------------------------------------------------------------------
 
 
-def document_results(doc: Document, schema: Schema = SCHEMA, scores: bool = False) -> list[dict[str, Any]]:
-    """Label Studio ``result`` items for a document's spans and relations."""
+def document_results(
+    doc: Document, schema: Schema = SCHEMA, scores: bool = False, to_name: str = TEXT_NAME
+) -> list[dict[str, Any]]:
+    """Label Studio ``result`` items for a document's spans and relations (``to_name``: the config's
+    ``<Text>`` tag the controls point at)."""
     out: list[dict[str, Any]] = []
     for s in doc.sorted_spans():
         item: dict[str, Any] = {
             "id": s.id,
             "from_name": schema.kind(s.label),
-            "to_name": TEXT_NAME,
+            "to_name": to_name,
             "type": "labels",
             "value": {"start": s.start, "end": s.end, "text": s.text, "labels": [s.label]},
             "origin": "prediction" if scores else "manual",
@@ -310,11 +313,20 @@ def documents_to_tasks(
         if field == "annotations":
             block: dict[str, Any] = {"result": document_results(doc, schema), "was_cancelled": False}
         else:
-            span_scores = [s.score for s in doc.spans if s.score is not None]
-            block = {
-                "model_version": model_version or "unknown",
-                "score": round(sum(span_scores) / len(span_scores), 6) if span_scores else None,
-                "result": document_results(doc, schema, scores=True),
-            }
+            block = prediction_block(doc, model_version or "unknown", schema)
         tasks.append({"data": data, field: [block]})
     return tasks
+
+
+def prediction_block(
+    doc: Document, model_version: str, schema: Schema = SCHEMA, to_name: str = TEXT_NAME
+) -> dict[str, Any]:
+    """One Label Studio prediction of a predicted document: ``result`` (spans and relations, each with
+    its ``score``), ``model_version``, and a task-level ``score``, the mean span score (None without
+    spans), which Label Studio sorts tasks by: the uncertainty signal for active learning."""
+    span_scores = [s.score for s in doc.spans if s.score is not None]
+    return {
+        "model_version": model_version,
+        "score": round(sum(span_scores) / len(span_scores), 6) if span_scores else None,
+        "result": document_results(doc, schema, scores=True, to_name=to_name),
+    }

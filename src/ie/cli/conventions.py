@@ -1,4 +1,4 @@
-"""What every entry point shares (``train.py``, ``evaluate.py``, ``ie-extract``, ``ie-studio``).
+"""What every entry point shares (``train.py``, ``evaluate.py``, ``ie-extract``, ``ie-studio``, ``ie-serve``).
 
 * Flags are spelled like transformers' ``TrainingArguments``: ``--output_dir``, ``--batch_size``.
   The dashed spelling (``--batch-size``) is a hidden alias, so commands written before keep working
