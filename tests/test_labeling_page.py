@@ -9,8 +9,8 @@ sees and what is checked; the prediction's own tab sits beside it. The screensho
 (``tmp_path`` and ``<basetemp>/artifacts/labeling_page.png``) for a person to look at; nothing is
 asserted on pixels.
 
-Where the prediction comes from is :func:`prediction_for` alone: today the CPU-sized model through
-``documents_to_tasks``; the ML backend's ``/predict`` answers in the same shape.
+The prediction is the ML backend's: :func:`prediction_for` asks a running ``ie-serve`` (the CPU-sized
+model) for it through ``/predict``, as Label Studio does.
 
 Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``) must be there: without it the
 test fails. Only a missing ``studio`` extra skips it (the ``label_studio_server`` fixture).
@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 from seed_tasks import seed_text
+from servekit import running_backend
 
 from ie.annotation.client import StudioClient, interface_problems
-from ie.annotation.labelstudio import TEXT_NAME, documents_to_tasks, label_config, validate_tasks
+from ie.annotation.labelstudio import TEXT_NAME, label_config, validate_tasks
 
 CHROMIUM = Path("/usr/bin/chromium")
 # the machine's closed network refuses anything but loopback: no updates, no sync, no QUIC probes
@@ -92,23 +93,25 @@ def article() -> str:
 
 
 @pytest.fixture(scope="module")
-def prediction_for(tiny_model: Path) -> Callable[[str], dict[str, Any]]:
-    """``prediction_for(task_text)``: one Label Studio prediction (result, score, model_version).
+def prediction_for(
+    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """``prediction_for(task_text)``: the ML backend's prediction (result, score, model_version).
 
-    The one place the page's prediction comes from; the ML backend's ``/predict`` gives the same shape.
+    ``ie-serve`` runs as its own process with the CPU-sized model and answers ``/predict`` exactly
+    as Label Studio calls it (tasks + the project's labeling config).
     """
-    from ie.events.extraction import model_version
-    from ie.model.prediction import Predictor
+    log = tmp_path_factory.mktemp("ie-serve") / "serve.log"
+    with running_backend(tiny_model, log) as backend:
 
-    predictor = Predictor.from_pretrained(tiny_model, device="cpu")
-    version = model_version(tiny_model)
+        def predict(text: str) -> dict[str, Any]:
+            answer = backend.call("/predict", {"tasks": [{"id": 1, "data": {TEXT_NAME: text}}],
+                                               "label_config": label_config()})  # fmt: skip
+            (prediction,) = answer["results"]
+            assert "error" not in prediction, prediction
+            return prediction
 
-    def predict(text: str) -> dict[str, Any]:
-        (doc,) = predictor.predict([text])
-        (task,) = documents_to_tasks([doc], field="predictions", model_version=version)
-        return task["predictions"][0]
-
-    return predict
+        yield predict
 
 
 @pytest.fixture

@@ -9,16 +9,13 @@ Label Studio stored is read back through its API.
 
 from __future__ import annotations
 
-import base64
-import os
 import signal
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from modelkit import SEEDS, console_command, free_port
+from modelkit import SEEDS
+from servekit import PASSWORD as _PASSWORD
+from servekit import USER as _USER
+from servekit import running_backend
 
 from ie.annotation.client import StudioClient
 from ie.annotation.labelstudio import label_config, validate_tasks
@@ -26,46 +23,11 @@ from ie.events.extraction import model_version
 
 pytest.importorskip("fastapi", reason="the `serve` extra is not installed (pip install -e '.[serve]')")
 
-_USER, _PASSWORD = "label-studio", "serve-live-test-password"
-
-
-def _wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    request = urllib.request.Request(f"{url}/health")
-    token = base64.b64encode(f"{_USER}:{_PASSWORD}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"ie-serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(request, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"ie-serve did not answer on {url}:\n{log.read_text()[-3000:]}")
-
 
 @pytest.fixture
 def serve(tiny_model, tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "BASIC_AUTH_USER": _USER, "BASIC_AUTH_PASS": _PASSWORD}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*console_command("ie-serve", "ie.cli.serve"), "--model", str(tiny_model), "--port", str(port),
-             "--device", "cpu"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        _wait_health(url, proc, log)
-        yield url, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+    with running_backend(tiny_model, tmp_path / "serve.log") as backend:
+        yield backend.url, backend.proc, backend.log
 
 
 def test_label_studio_stores_the_backends_predictions_with_relations(label_studio_server, serve, tiny_model):
