@@ -117,6 +117,7 @@ class RunResult:
     new_or_changed: int | None = None
     train_articles: int | None = None
     heldout_ids: list[str] = field(default_factory=list)
+    train_seconds: float | None = None  # the training subprocess alone
     candidate_f1: float | None = None
     served_f1: float | None = None
     version: str | None = None
@@ -160,10 +161,14 @@ class RetrainWorker:
         store: ModelStore,
         settings: RetrainSettings | None = None,
         on_promoted: Callable[[Path, str], Any] | None = None,
+        export: Callable[[int], list[dict[str, Any]]] | None = None,
     ):
+        """``export(project_id)`` gives a project's tasks (Label Studio JSON); by default the live
+        server's export through :class:`~ie.annotation.client.StudioClient` (a file for benchmarks)."""
         self.store = store
         self.settings = settings or RetrainSettings()
         self.on_promoted = on_promoted
+        self._export = export
         self._cond = threading.Condition()
         self._pending: tuple[int, str] | None = None  # (project, action) of the queued run
         self._force = False
@@ -288,7 +293,10 @@ class RetrainWorker:
         from ie.annotation.client import StudioClient, interface_problems
         from ie.annotation.labelstudio import validate_tasks
 
-        tasks = StudioClient.connect().export_tasks(result.project)
+        if self._export is not None:
+            tasks = self._export(result.project)
+        else:
+            tasks = StudioClient.connect().export_tasks(result.project)
         annotated = [t for t in tasks if _annotated(t)]
         source = f"project {result.project}"
         docs, problems = validate_tasks(annotated, "annotations", source=source)
@@ -338,7 +346,10 @@ class RetrainWorker:
         try:
             candidate = staging / "model"
             config = fold_config(base_cfg, [*train_docs, *extra], candidate)
-            if not self._train(config, staging / "train.log", result):
+            t0 = time.monotonic()
+            finished = self._train(config, staging / "train.log", result)
+            result.train_seconds = round(time.monotonic() - t0, 1)
+            if not finished:
                 return
             candidate_f1 = self._score(candidate, held)
             served_dir, served_version = self.store.current()
