@@ -368,6 +368,9 @@ class RetrainWorker:
                 promote = candidate_f1 >= served_f1 - s.tolerance
                 verb = "promoting" if promote else "keeping the served model"
                 result.reason = f"{figures}; rule: candidate >= served - {s.tolerance}: {verb}"
+            if self._closed:  # shutting down: the service is not told of a new model any more
+                result.outcome, result.reason = "cancelled", "the service is shutting down: not promoting"
+                return
             if promote:
                 trained = sorted(_text_sha(d.text) for d in [*train_docs, *extra])
                 atomic_write_json(candidate / RECORD, {
