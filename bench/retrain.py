@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -68,6 +69,7 @@ def main(argv: list[str]) -> int:
         "train_subprocess_seconds": run["train_seconds"],
         "run": run,
         "machine": common.machine(),
+        "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()],  # at the end of the run
     }
     print(f"source: {source}; config: {args.config}")
     print(
