@@ -376,13 +376,13 @@ def evaluate_predictions(
 # ---------------------------------------------------------------------------------------------
 
 
-def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, name: str) -> None:
-    """Train one fold's model into ``fold_dir`` in a process of its own (``python -m ie.training``):
-    accelerate keeps its state per process, so each fold starts as a fresh ``train.py`` run would.
+def fold_config(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path) -> Path:
+    """Write the inputs of one training run into ``fold_dir`` and return its config file.
 
-    The fold gets ``base_cfg`` as it is (written out as a config file beside ``fold_dir``, so every
-    fold trains with the same settings), its training articles as a Label Studio export, and no
-    held-out split: its best epoch is chosen on its own training articles."""
+    The run gets ``base_cfg`` as it is (written out as a config file beside ``fold_dir``, so every
+    run trains with the same settings), its training articles as a Label Studio export, and no
+    held-out split: its best epoch is chosen on its own training articles. Cross-validation folds
+    and retraining (:mod:`ie.serving.retrain`) both train from these two files."""
     import yaml
 
     from ie.annotation.labelstudio import documents_to_tasks
@@ -397,6 +397,14 @@ def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, na
               "extra_train_data": [], "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
     config = fold_dir.with_name(f"{fold_dir.name}.yaml")
     atomic_write_text(config, yaml.safe_dump(values, allow_unicode=True, sort_keys=False))
+    return config
+
+
+def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, name: str) -> None:
+    """Train one fold's model into ``fold_dir`` in a process of its own (``python -m ie.training``):
+    accelerate keeps its state per process, so each fold starts as a fresh ``train.py`` run would
+    (inputs: :func:`fold_config`)."""
+    config = fold_config(base_cfg, train_docs, fold_dir)
     proc = subprocess.Popen([sys.executable, "-m", "ie.training", "--config", str(config)],
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     last = ""
