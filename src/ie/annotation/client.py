@@ -384,6 +384,53 @@ class QueuedTask:
         return " ".join(first[:words]) + (" …" if len(first) > words else "")
 
 
+@dataclass
+class BackendConnection:
+    """An ML backend connected to a project, and the webhook Label Studio made for it."""
+
+    backend_id: int
+    model_version: str
+    webhook_id: int | None
+
+
+def connect_backend(
+    client: StudioClient,
+    project_id: int,
+    backend_url: str,
+    basic_auth: tuple[str, str] | None = None,
+    title: str = "ie-serve",
+) -> BackendConnection:
+    """Connect an ML backend (``ie-serve``) to a project, webhooks included.
+
+    Label Studio calls ``/health`` and ``/setup`` and, for a new connection, creates a webhook to
+    ``<backend>/webhook`` for every action (annotation events reach the retraining worker). That
+    webhook carries no credentials: with basic auth on, the backend would refuse every event, so
+    the webhook gets the same ``Authorization`` header the ML connection uses.
+    """
+    import base64
+
+    backend_url = backend_url.rstrip("/")
+    auth: dict[str, Any] = {}
+    if basic_auth is not None:
+        user, password = basic_auth
+        auth = {"auth_method": "BASIC_AUTH", "basic_auth_user": user, "basic_auth_pass": password}
+    backend = client._call(
+        f"connecting the ML backend {backend_url} to project {project_id}",
+        client.sdk.ml.create, project=project_id, url=backend_url, title=title, **auth,
+    )  # fmt: skip
+    hooks = client._call(
+        f"listing the webhooks of project {project_id}", client.sdk.webhooks.list, project=str(project_id)
+    )
+    hook = next((h for h in hooks if (h.url or "").rstrip("/") == f"{backend_url}/webhook"), None)
+    if hook is not None and basic_auth is not None:
+        token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+        client._call(
+            f"adding the backend's credentials to webhook {hook.id}",
+            client.sdk.webhooks.update, hook.id, headers={"Authorization": f"Basic {token}"},
+        )  # fmt: skip
+    return BackendConnection(int(backend.id), backend.model_version or "", hook.id if hook else None)
+
+
 def annotation_queue(client: StudioClient, project_id: int, limit: int | None = None) -> list[QueuedTask]:
     """A project's unannotated tasks, least certain first: the order to annotate them in.
 

@@ -13,6 +13,10 @@ Then in Label Studio: project Settings → Model → Connect Model, URL ``http:/
 * Logs: one JSON object per line on stderr (uvicorn's own lines too); no bodies, texts or secrets.
 * A bad model folder, bad flags or half-set credentials: one error line, exit 2, before the server
   starts. SIGTERM stops it gracefully (requests in flight finish) with exit 0; Ctrl-C with 130.
+* Retraining (``--state_dir``): annotation webhooks and "Start Training" queue a retraining in a
+  background worker (:mod:`ie.serving.retrain`); a promoted model replaces the served one atomically
+  with a new ``model_version``. A restart serves the last promoted model; a training cut short by a
+  crash or kill leaves only a staging folder, removed at the next start.
 * ``torch`` and the web stack are imported only once the arguments are checked: ``--help`` is instant.
 """
 
@@ -55,7 +59,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_level", choices=LOG_LEVELS, default="info", help="log level (default info)")
     p.add_argument("--batch_size", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    r = p.add_argument_group(
+        "retraining from annotations (ie.serving.retrain)",
+        f"On with --state_dir: Label Studio's annotation webhooks and 'Start Training' retrain the model "
+        f"in the background; it needs {URL_ENV} and {KEY_ENV} to pull the project's annotations.",
+    )
+    r.add_argument("--state_dir", type=Path,
+                   help="where promoted models, the served-model pointer and trainings in progress live; "
+                   "the served model is the last promoted one (else --model)")  # fmt: skip
+    r.add_argument("--retrain_config", default="configs/cpu-tiny.yaml",
+                   help="training config of a retraining (default configs/cpu-tiny.yaml)")  # fmt: skip
+    r.add_argument("--retrain_set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a training config override for retraining (repeatable)")  # fmt: skip
+    r.add_argument("--min_annotations", type=int, default=1,
+                   help="new or changed annotated tasks needed before a retraining (default 1)")  # fmt: skip
+    r.add_argument("--heldout_percent", type=int, default=20,
+                   help="share of annotated articles held out to judge a new model (default 20)")  # fmt: skip
+    r.add_argument("--tolerance", type=float, default=0.01,
+                   help="a new model replaces the served one when its held-out combined F1 is at least "
+                   "the served model's minus this (default 0.01)")  # fmt: skip
+    r.add_argument("--project", type=int, help="retrain only for this Label Studio project id")
     return p
+
+
+def retrain_settings(args: argparse.Namespace) -> Any:
+    """``RetrainSettings`` from the flags; ValueError with the flag's name when one is wrong."""
+    from ie.serving.retrain import RetrainSettings
+
+    overrides: list[str] = []
+    for item in args.retrain_set:
+        field_name, sep, value = item.partition("=")
+        if not sep or not field_name:
+            raise ValueError(f"--retrain_set {item!r}: expected FIELD=VALUE")
+        overrides += [f"--{field_name.lstrip('-')}", value]
+    if not Path(args.retrain_config).is_file():
+        raise ValueError(f"--retrain_config {args.retrain_config}: no such file")
+    if not os.environ.get(URL_ENV) or not os.environ.get(KEY_ENV):
+        raise ValueError(
+            f"--state_dir: retraining pulls annotations from Label Studio: set {URL_ENV} and {KEY_ENV}"
+        )
+    return RetrainSettings(
+        config=str(args.retrain_config),
+        overrides=tuple(overrides),
+        min_new_annotations=args.min_annotations,
+        heldout_percent=args.heldout_percent,
+        tolerance=args.tolerance,
+        project_id=args.project,
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -131,6 +181,7 @@ def _main(argv: list[str]) -> int:
     try:
         model_dir = check_model_dir(args.model)
         basic_auth = basic_auth_from_env()
+        settings = retrain_settings(args) if args.state_dir is not None else None
     except ValueError as e:
         return error(PROG, str(e))
     if not 0 < args.port < 65536:
@@ -148,14 +199,22 @@ def _main(argv: list[str]) -> int:
 
     from ie.serving.app import create_app
     from ie.serving.backend import Backend
+    from ie.serving.retrain import RetrainWorker
+    from ie.serving.store import ModelStore
 
     hf_logging.disable_progress_bar()  # a progress bar is not a JSON line
     try:
-        backend = Backend.from_model_dir(model_dir, batch_size=args.batch_size, device=args.device)
-    except ValueError as e:
+        # with retraining, the served model is the store's: the last promoted one, else --model
+        store = ModelStore(args.state_dir, model_dir) if settings is not None else None
+        served_dir = store.current()[0] if store is not None else model_dir
+        backend = Backend.from_model_dir(served_dir, batch_size=args.batch_size, device=args.device)
+    except (ValueError, OSError) as e:
         return error(PROG, str(e))
     backend.check_config(None)  # loads the SDK now: Label Studio gives /setup 3 s (ML_TIMEOUT_SETUP)
-    app = create_app(backend, retrainer=None, basic_auth=basic_auth)
+    retrainer = None
+    if store is not None:
+        retrainer = RetrainWorker(store, settings, on_promoted=lambda path, version: backend.reload(path))
+    app = create_app(backend, retrainer=retrainer, basic_auth=basic_auth)
     # logging is configured above (log_config=None: uvicorn keeps it, and only sets its loggers' level)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, log_level=args.log_level,
                             access_log=False, timeout_graceful_shutdown=30)  # fmt: skip
@@ -170,6 +229,8 @@ def _main(argv: list[str]) -> int:
     except _Terminated:
         return OK
     finally:
+        if retrainer is not None:  # a training in progress is stopped; the served model stays as it is
+            retrainer.close(timeout=30)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if not server.started:

@@ -184,6 +184,28 @@ def cmd_next(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connect(args: argparse.Namespace) -> int:
+    """Connect ``ie-serve`` to a project: predictions, and annotation webhooks for retraining."""
+    import os
+
+    from ie.annotation import client as sc
+
+    user, password = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
+    if bool(user) != bool(password):
+        return _fail("set both BASIC_AUTH_USER and BASIC_AUTH_PASS (as for ie-serve), or neither")
+    try:
+        client = sc.StudioClient.connect(args.url, args.api_key)
+        done = sc.connect_backend(client, args.project, args.backend, (user, password) if user else None)
+    except sc.StudioError as e:
+        return _fail(str(e), FAILED)
+    hook = "no webhook (retraining events off)"
+    if done.webhook_id is not None:
+        hook = f"webhook {done.webhook_id}"
+    print(f"project {args.project}: ML backend {done.backend_id} at {args.backend.rstrip('/')}, "
+          f"model_version {done.model_version or '-'}, {hook}")  # fmt: skip
+    return 0
+
+
 def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL, else http://localhost:8080)")
     p.add_argument("--api_key", help="API token (default: $LABEL_STUDIO_API_KEY; prefer the variable)")
@@ -239,6 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--json", action="store_true", help="a JSON list (id, score, model_version, preview, url)")
     _server_args(n)
     n.set_defaults(func=cmd_next)
+
+    b = sub.add_parser(
+        "connect",
+        help="connect a running ie-serve to a project (predictions; annotation webhooks for retraining)",
+        description="Connect an ML backend to a project. Basic auth, when ie-serve uses it, is read from "
+        "BASIC_AUTH_USER / BASIC_AUTH_PASS and also added to the webhook Label Studio creates for it.",
+    )
+    b.add_argument("--project", type=int, required=True, help="project id")
+    b.add_argument(
+        "--backend", default="http://127.0.0.1:9090", help="ie-serve URL (default http://127.0.0.1:9090)"
+    )
+    _server_args(b)
+    b.set_defaults(func=cmd_connect)
     return p
 
 
