@@ -95,3 +95,21 @@ def test_next_errors_are_one_line_with_the_cli_status(studio):
     assert len(done.stderr.splitlines()) == 1 and not done.stdout
     done = ie_studio("next", "--project", "1", "--limit", "0")
     assert done.returncode == 2 and "--limit" in done.stderr
+
+
+def test_connect_errors_are_one_line_with_the_cli_status(studio, monkeypatch):
+    """``ie-studio connect`` (its working path runs in tests/test_retrain_live.py): half-set basic
+    auth is bad input (2), a backend Label Studio cannot reach is a failure (1), one line each."""
+    monkeypatch.setenv("BASIC_AUTH_USER", "someone")
+    monkeypatch.delenv("BASIC_AUTH_PASS", raising=False)
+    done = ie_studio("connect", "--project", "1", "--backend", "http://127.0.0.1:9")
+    assert done.returncode == 2 and "BASIC_AUTH_PASS" in done.stderr and len(done.stderr.splitlines()) == 1
+    monkeypatch.delenv("BASIC_AUTH_USER")
+    client = StudioClient.connect()
+    project = client.create_project("ie live: connect errors", label_config())
+    try:
+        done = ie_studio("connect", "--project", str(project), "--backend", "http://127.0.0.1:9")
+        assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert "http://127.0.0.1:9" in done.stderr and not done.stdout
+    finally:
+        client.delete_project(project)
