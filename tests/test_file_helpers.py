@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from modelkit import GOLD
 
-from ie.core.fileio import sha256_file
+from ie.core.hashing import sha256_file
 from ie.model.files import check_model_dir
 
 
@@ -32,3 +32,13 @@ def test_model_files_does_not_import_torch():
         "import sys, ie.model.files; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_json_digests_ignore_key_order_and_keep_arabic_text():
+    from ie.core.hashing import bucket, sha256_json, sha256_text
+
+    assert sha256_json({"a": 1, "نص": "غارة"}) == sha256_json({"نص": "غارة", "a": 1})
+    assert sha256_json({"نص": "غارة"}) == sha256_text('{"نص": "غارة"}')
+    assert sha256_text("غارة") == hashlib.sha256("غارة".encode()).hexdigest()
+    assert {bucket(t, 7, "s:") for t in map(str, range(200))} == set(range(7))
+    assert bucket("x", 100, "s:") == int(hashlib.sha256(b"s:x").hexdigest(), 16) % 100

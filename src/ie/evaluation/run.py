@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -30,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ie.core.document import Document
-from ie.core.fileio import atomic_write_json, atomic_write_text, sha256_file
+from ie.core.fileio import atomic_write_json, atomic_write_text
+from ie.core.hashing import sha256_file, sha256_text
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline, GazetteerBaseline
 from ie.evaluation.metrics import headline, mean_headline, score
@@ -48,10 +48,6 @@ EVENT_SCORER = ("ie.evaluation.event_metrics", "event_scores")
 # ---------------------------------------------------------------------------------------------
 # provenance
 # ---------------------------------------------------------------------------------------------
-
-
-def _text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_gold(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Document], dict[str, Any]]:
@@ -176,8 +172,8 @@ def model_provenance(model_dir: Path) -> dict[str, Any]:
 
 def overlap(eval_docs: Sequence[Document], train_docs: Sequence[Document]) -> int:
     """How many evaluated articles (by text) were training articles."""
-    seen = {_text_hash(d.text) for d in train_docs}
-    return sum(_text_hash(d.text) in seen for d in eval_docs)
+    seen = {sha256_text(d.text) for d in train_docs}
+    return sum(sha256_text(d.text) in seen for d in eval_docs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ie.core.document import Document
-from ie.core.fileio import sha256_file
+from ie.core.hashing import sha256_file
 from ie.events.articles import Article, parse_date
 from ie.events.assembly import assemble
 from ie.events.canonical import DEFAULT_ALIASES, AliasTable

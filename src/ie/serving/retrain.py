@@ -37,7 +37,6 @@ A run:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -54,6 +53,7 @@ from typing import Any
 
 from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
+from ie.core.hashing import bucket, sha256_json, sha256_text
 from ie.serving.store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class RunResult:
 
 def heldout_score(text: str) -> int:
     """0-99, fixed by the article's text: the held-out rule compares it with ``heldout_percent``."""
-    return int(hashlib.sha256(f"{_HELDOUT_SALT}{text}".encode()).hexdigest(), 16) % 100
+    return bucket(text, 100, _HELDOUT_SALT)
 
 
 def split_heldout(docs: Sequence[Document], percent: int) -> tuple[list[Document], list[Document]]:
@@ -137,10 +137,6 @@ def split_heldout(docs: Sequence[Document], percent: int) -> tuple[list[Document
     return [d for d in docs if id(d) not in ids], held
 
 
-def _text_sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _annotated(task: Any) -> bool:
     return isinstance(task, dict) and any(
         isinstance(a, dict) and not a.get("was_cancelled", False) for a in task.get("annotations") or []
@@ -150,7 +146,7 @@ def _annotated(task: Any) -> bool:
 def _fingerprint(task: dict[str, Any]) -> str:
     block = next(a for a in task["annotations"] if isinstance(a, dict) and not a.get("was_cancelled", False))
     payload = {"text": task["data"]["text"], "result": block.get("result") or []}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return sha256_json(payload)
 
 
 class RetrainWorker:
@@ -372,7 +368,7 @@ class RetrainWorker:
                 result.outcome, result.reason = "cancelled", "the service is shutting down: not promoting"
                 return
             if promote:
-                trained = sorted(_text_sha(d.text) for d in [*train_docs, *extra])
+                trained = sorted(sha256_text(d.text) for d in [*train_docs, *extra])
                 atomic_write_json(candidate / RECORD, {
                     "project": result.project, "train_text_sha256": trained,
                     "heldout_ids": result.heldout_ids, "heldout_combined_f1": candidate_f1,
@@ -444,7 +440,7 @@ class RetrainWorker:
                 seen = set(json.loads(record.read_text(encoding="utf-8"))["train_text_sha256"])
             except (OSError, ValueError, KeyError, TypeError):
                 return None
-            return sum(_text_sha(t) in seen for t in texts)
+            return sum(sha256_text(t) in seen for t in texts)
         from ie.evaluation.run import model_training_docs
 
         docs, _ = model_training_docs(model_dir)
