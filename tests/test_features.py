@@ -160,6 +160,67 @@ def test_decode_is_lenient_and_merge_is_deterministic():
     assert best_windows(starts, ends, torch.tensor([4, 0]), torch.tensor([5, 7])).tolist() == [1, -1]
 
 
+def _valid_iob2(f: Featurizer, tags: list[int]) -> bool:
+    names = [f.tags[t] for t in tags]
+    return all(
+        not n.startswith("I-") or (i > 0 and names[i - 1] in (f"B-{n[2:]}", f"I-{n[2:]}"))
+        for i, n in enumerate(names)
+    )
+
+
+def test_best_tags_is_the_most_probable_valid_iob2_sequence():
+    """Viterbi over word log-probabilities: never ``I-X`` after ``O`` or another type, and no valid
+    sequence is more probable (checked against every sequence of three words)."""
+    import itertools
+
+    f = _cpu_tiny_featurizer(6000)
+    t = f.tag2id
+    # greedy reads O, I-LOC, I-LOC (an I- without its B-); the best valid reading is O, B-LOC, I-LOC
+    probs = torch.full((3, len(f.tags)), 1e-4)
+    probs[0, t["O"]] = 0.9
+    probs[1, t["I-LOC"]], probs[1, t["B-LOC"]] = 0.6, 0.35
+    probs[2, t["I-LOC"]] = 0.9
+    tags, scores = f.best_tags(probs.log())
+    assert [f.tags[i] for i in tags] == ["O", "B-LOC", "I-LOC"]
+    assert scores == pytest.approx([0.9, 0.35, 0.9])
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        lp = torch.randn(3, len(f.tags), generator=gen).mul(3).log_softmax(-1)
+        tags, _ = f.best_tags(lp)
+        assert _valid_iob2(f, tags)
+        best = max(
+            (seq for seq in itertools.product(range(len(f.tags)), repeat=3) if _valid_iob2(f, list(seq))),
+            key=lambda seq: sum(lp[i, k].item() for i, k in enumerate(seq)),
+        )
+        assert tags == list(best)
+    assert f.best_tags(torch.zeros(0, len(f.tags))) == ([], [])
+
+
+def test_touching_spans_of_one_type_are_one_mention_unless_coordinated():
+    """``merge_adjacent``: the guidelines' longest complete mention; a conjunction, another type or a
+    punctuation mark between them keeps two mentions."""
+    f = _cpu_tiny_featurizer(6000)
+    t = f.tag2id
+    text = "قصفت قوات التحالف الدولي مواقع في دير الزور والميادين، الرقة"
+    (enc,) = f.encode([text])
+    by_word = {"قصفت": "B-ATTACK", "قوات": "B-ACTOR", "التحالف": "B-ACTOR", "الدولي": "I-ACTOR",
+               "مواقع": "B-FAC", "في": "O", "دير": "B-LOC", "الزور": "I-LOC", "والميادين": "B-LOC",
+               "،": "O", "الرقة": "B-LOC"}  # fmt: skip
+    words = [text[w.start : w.end] for w in enc.words]
+    assert set(words) <= set(by_word), words
+    tags = [t[by_word[w]] for w in words]
+    scores = [{"قوات": 0.4, "التحالف": 0.9, "الدولي": 0.8}.get(w, 1.0) for w in words]
+    merged = f.to_spans(enc, f.decode(enc, tags, scores, merge_adjacent=True))
+    assert [(s.text, s.label) for s in merged] == [
+        ("قصفت", "ATTACK"), ("قوات التحالف الدولي", "ACTOR"), ("مواقع", "FAC"), ("دير الزور", "LOC"),
+        ("والميادين", "LOC"), ("الرقة", "LOC"),
+    ]  # fmt: skip
+    assert merged[1].score == pytest.approx((0.4 + 0.9 + 0.8) / 3)
+    assert all(text[s.start : s.end] == s.text for s in merged)
+    split = f.to_spans(enc, f.decode(enc, tags, scores))
+    assert ("قوات", "ACTOR") in [(s.text, s.label) for s in split]
+
+
 def test_featurizer_rejects_a_window_too_small_and_a_slow_tokenizer():
     with pytest.raises(ValueError, match="stride"):
         Featurizer(tokenizer(6000), SCHEMA, max_length=64, stride=40)

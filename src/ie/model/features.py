@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
+from ie.text.arabic import starts_with_conjunction
 from ie.text.normalize import normalize
 from ie.text.sentences import sentence_bounds
 
@@ -384,17 +385,43 @@ class Featurizer:
         return best_windows(*enc.window_bounds(), first, first + 1)
 
     def decode(
-        self, enc: EncodedText, tag_ids: Sequence[int], scores: Sequence[float] | None = None
+        self,
+        enc: EncodedText,
+        tag_ids: Sequence[int],
+        scores: Sequence[float] | None = None,
+        merge_adjacent: bool = False,
     ) -> list[DecodedSpan]:
-        """Word-level BIO tags → spans with original offsets (an ``I-`` without its ``B-`` opens a span)."""
+        """Word-level BIO tags → spans with original offsets (an ``I-`` without its ``B-`` opens a span).
+
+        ``merge_adjacent`` joins two spans of one type with only whitespace between them, unless the
+        second starts with the conjunction و/ف: the guidelines annotate the longest complete
+        mention (§4, ``قوات التحالف الدولي``, never ``قوات`` + ``التحالف الدولي``) and start a new one
+        at a coordination (``دير الزور`` + ``والميادين``). A small model often opens a second span
+        inside one mention; no gold mention is two touching spans of a type without a conjunction
+        except a handful of places (``مركدة`` + ``جنوبي الحسكة``), so the rule costs those.
+        """
         spans: list[DecodedSpan] = []
         cur: list[Any] | None = None  # [label, first_word, last_word, score_sum]
 
         def close() -> None:
-            if cur is not None:
-                label, fw, lw, total = cur
-                start, end = enc.words[fw].start, enc.words[lw].end
-                spans.append(DecodedSpan(start, end, label, total / (lw - fw + 1), fw, lw))
+            if cur is None:
+                return
+            label, fw, lw, total = cur
+            start, end = enc.words[fw].start, enc.words[lw].end
+            prev = spans[-1] if spans else None
+            if (
+                merge_adjacent
+                and prev is not None
+                and prev.label == label
+                and enc.text[prev.end : start].isspace()
+                and not starts_with_conjunction(enc.text[start : enc.words[fw].end])
+            ):
+                n_prev = prev.last_word - prev.first_word + 1
+                total += prev.score * n_prev
+                spans[-1] = DecodedSpan(prev.start, end, label, total / (lw - prev.first_word + 1),
+                                        prev.first_word, lw)  # fmt: skip
+                return
+            spans.append(DecodedSpan(start, end, label, total / (lw - fw + 1), fw, lw))
 
         for w, tag_id in enumerate(tag_ids):
             tag = self.tags[tag_id]
@@ -411,6 +438,41 @@ class Featurizer:
                 cur[2], cur[3] = w, cur[3] + score
         close()
         return spans
+
+    def best_tags(self, log_probs: Tensor) -> tuple[list[int], list[float]]:
+        """The most probable IOB2-valid tag sequence of one text's words (Viterbi).
+
+        Per-word argmax can emit ``I-X`` after ``O`` or after another type; the decoder reads those
+        as new spans, which cuts one mention into pieces with wrong boundaries. Here ``I-X`` may
+        only follow ``B-X`` or ``I-X``; ``log_probs`` is ``[words, tags]``. Returns the tag ids and
+        each chosen tag's probability.
+        """
+        import numpy as np
+
+        lp = log_probs.double().numpy()
+        n, t = lp.shape
+        if n == 0:
+            return [], []
+        inside = np.array([tag.startswith("I-") for tag in self.tags])
+        # allowed[prev, next]: I-X after B-X / I-X only; everything else after anything
+        allowed = np.ones((t, t), dtype=bool)
+        for j, tag in enumerate(self.tags):
+            if inside[j]:
+                label = tag[2:]
+                allowed[:, j] = [prev in (f"B-{label}", f"I-{label}") for prev in self.tags]
+        penalty = np.where(allowed, 0.0, -np.inf)
+        score = np.where(inside, -np.inf, lp[0])
+        back = np.empty((n, t), dtype=np.int64)
+        for w in range(1, n):
+            cand = score[:, None] + penalty  # [prev, next]
+            back[w] = cand.argmax(0)
+            score = cand[back[w], np.arange(t)] + lp[w]
+        best = [int(score.argmax())]
+        for w in range(n - 1, 0, -1):
+            best.append(int(back[w, best[-1]]))
+        best.reverse()
+        probs = np.exp(lp[np.arange(n), best]).tolist()
+        return best, probs
 
     def to_spans(self, enc: EncodedText, decoded: Sequence[DecodedSpan], prefix: str = "p") -> list[Span]:
         return [

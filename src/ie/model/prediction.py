@@ -29,10 +29,29 @@ _PAIRS_PER_CALL = 16384
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 
+DECODINGS = ("viterbi", "greedy")
+
+
 class Predictor:
     """A :class:`JointModel` with its tokenizer; ``predict`` never truncates an article."""
 
-    def __init__(self, model: JointModel, tokenizer: Any, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        model: JointModel,
+        tokenizer: Any,
+        device: str | torch.device | None = None,
+        decoding: str = "viterbi",
+        merge_adjacent: bool = True,
+    ):
+        """``decoding``: ``viterbi`` (the best IOB2-valid tag sequence, :meth:`Featurizer.best_tags`)
+        or ``greedy`` (each word's most probable tag). ``merge_adjacent``: touching spans of one type
+        are one mention (:meth:`Featurizer.decode`). ``greedy`` without merging is what transformers'
+        token-classification pipeline does; the defaults are what the annotation guidelines ask for
+        (leave-one-article-out figures: README "Held-out figures")."""
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
+        self.decoding = decoding
+        self.merge_adjacent = merge_adjacent
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if next(model.parameters()).device != self.device:
@@ -50,6 +69,8 @@ class Predictor:
         path: str | os.PathLike[str],
         device: str | torch.device | None = None,
         precision: str = "float32",
+        decoding: str = "viterbi",
+        merge_adjacent: bool = True,
     ) -> Predictor:
         """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
         model in bfloat16 (GPUs, and CPUs with AVX512-BF16/AMX, where matmuls run ~4x faster than
@@ -68,7 +89,7 @@ class Predictor:
             model.to(torch.bfloat16)
         elif precision == "int8":
             quantize_int8(model)
-        return cls(model, AutoTokenizer.from_pretrained(str(path)), device)
+        return cls(model, AutoTokenizer.from_pretrained(str(path)), device, decoding, merge_adjacent)
 
     @torch.inference_mode()
     def predict(
@@ -105,6 +126,7 @@ class Predictor:
         hidden_states: list[torch.Tensor] = []
         tag_scores: list[torch.Tensor] = []  # per batch [rows, width]: probability of the best tag
         tag_ids: list[torch.Tensor] = []
+        tag_logp: list[torch.Tensor] = []  # per batch [rows, width, tags] (viterbi decoding only)
         where: dict[tuple[int, int], tuple[int, int]] = {}  # (text, window) -> (batch, row)
         for b in range(0, len(items), batch_size):
             batch = items[b : b + batch_size]
@@ -115,9 +137,12 @@ class Predictor:
             # fastest kernel (decided here, on the CPU copy, so an accelerator is not synced).
             full = bool(mask.all())
             hidden = model.encode(input_ids.to(self.device), None if full else mask.to(self.device))
-            score, tag = model.tag_logits(hidden).float().softmax(-1).max(-1)
-            tag_scores.append(score.cpu())
+            logp = model.tag_logits(hidden).float().log_softmax(-1)
+            score, tag = logp.max(-1)
+            tag_scores.append(score.exp().cpu())
             tag_ids.append(tag.cpu())
+            if self.decoding == "viterbi":
+                tag_logp.append(logp.cpu())
             hidden_states.append(hidden)
             for r, (i, k) in enumerate(batch):
                 where[(i, k)] = (len(hidden_states) - 1, r)
@@ -134,16 +159,21 @@ class Predictor:
             # every word's tag comes from the window where the word sits farthest from an edge
             k = f.word_windows(enc)
             first = torch.tensor([w.first_token for w in enc.words])
-            flat_tags, flat_scores, base = [], [], [0]
+            flat_tags, flat_scores, flat_logp, base = [], [], [], [0]
             for kk, (ws, we) in enumerate(enc.windows):
                 bi, r = where[(i, kk)]
                 flat_tags.append(tag_ids[bi][r, offset : offset + we - ws])
                 flat_scores.append(tag_scores[bi][r, offset : offset + we - ws])
+                if tag_logp:
+                    flat_logp.append(tag_logp[bi][r, offset : offset + we - ws])
                 base.append(base[-1] + we - ws)
             index = torch.tensor(base[:-1])[k] + first - starts[k]
-            decoded = f.decode(
-                enc, torch.cat(flat_tags)[index].tolist(), torch.cat(flat_scores)[index].tolist()
-            )
+            if flat_logp:
+                word_tags, word_scores = f.best_tags(torch.cat(flat_logp)[index])
+            else:
+                word_tags = torch.cat(flat_tags)[index].tolist()
+                word_scores = torch.cat(flat_scores)[index].tolist()
+            decoded = f.decode(enc, word_tags, word_scores, self.merge_adjacent)
             docs.append(Document(enc.id, enc.text, f.to_spans(enc, decoded)))
             if decoded:
                 self._pair_requests(i, enc, decoded, starts, ends, where, requests)

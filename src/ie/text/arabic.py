@@ -14,6 +14,7 @@ __all__ = [
     "HAMZA_FOLD",
     "fold_letters",
     "proclitic_readings",
+    "starts_with_conjunction",
     "strip_marks",
     "to_ascii_digits",
 ]
@@ -76,3 +77,9 @@ def proclitic_readings(
     if article:
         out += [w[2:] for w in out if w.startswith(_ARTICLE) and len(w) > 3]
     return out
+
+
+def starts_with_conjunction(word: str, min_stem: int = 3) -> bool:
+    """Whether ``word`` can be read as the conjunction و/ف + a word of ``min_stem`` letters or more
+    (``والميادين``, ``وميليشيا``; not ``فرع``, ``وقت``): a coordination starts a new mention."""
+    return word[:1] in _CONJUNCTIONS and len(word) > min_stem
