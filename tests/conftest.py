@@ -172,6 +172,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _shutdown(_LAUNCHED.pop())
 
 
+@pytest.fixture
+def studio(label_studio_server, monkeypatch):
+    """The live server, with ``LABEL_STUDIO_URL`` / ``LABEL_STUDIO_API_KEY`` set for the test."""
+    from ie.annotation.client import KEY_ENV, URL_ENV
+
+    monkeypatch.setenv(URL_ENV, label_studio_server.url)
+    monkeypatch.setenv(KEY_ENV, label_studio_server.api_key)
+    return label_studio_server
+
+
 @pytest.fixture(scope="session")
 def label_studio_server(request: pytest.FixtureRequest) -> Iterator[LiveStudio]:
     """A real Label Studio (SQLite, temp data dir) on a free loopback port, stopped by PID at the end."""

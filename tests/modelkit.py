@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +36,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ie_studio(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``ie-studio`` entry point in a fresh process; the token travels in the environment only."""
+    from ie.annotation.client import KEY_ENV
+
+    done = subprocess.run([sys.executable, "-m", "ie.cli.studio", *args],
+                          capture_output=True, text=True, env=dict(os.environ), check=False)  # fmt: skip
+    assert os.environ[KEY_ENV] not in done.stdout + done.stderr
+    return done
 
 
 def console_command(name: str, module: str) -> list[str]:

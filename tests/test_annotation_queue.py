@@ -8,33 +8,17 @@ annotation and one is skipped, and neither may be listed.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from modelkit import ie_studio
 from seed_tasks import gold_or_seed_documents, with_scores
 
-from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient, annotation_queue
+from ie.annotation.client import StudioClient, annotation_queue
 from ie.annotation.labelstudio import documents_to_tasks, label_config
 
 MODEL_VERSION = "ie-queue-test-0.1"
 # task-level prediction score per seed article (None: imported without a prediction)
 SCORES = [0.9, 0.3, 0.1, 0.3, None, 0.2]
-
-
-@pytest.fixture
-def studio(label_studio_server, monkeypatch):
-    monkeypatch.setenv(URL_ENV, label_studio_server.url)
-    monkeypatch.setenv(KEY_ENV, label_studio_server.api_key)
-    return label_studio_server
-
-
-def ie_studio(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "ie.cli.studio", *args],
-                          capture_output=True, text=True, env=dict(os.environ), check=False)  # fmt: skip
-    assert os.environ[KEY_ENV] not in done.stdout + done.stderr
-    return done
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from modelkit import CPU_TINY, ROOT, SMALL, gold_documents
 
-from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient
+from ie.annotation.client import StudioClient
 from ie.annotation.labelstudio import documents_to_tasks, label_config
 from ie.core.document import Document
 from ie.serving.retrain import RetrainSettings, RetrainWorker, split_heldout
@@ -77,13 +77,6 @@ def project(label_studio_server) -> tuple[int, int]:
     ids = client.import_tasks(pid, [*tasks, invalid])
     assert len(ids) == len(tasks) + 1
     return pid, ids[-1]
-
-
-@pytest.fixture
-def studio(label_studio_server, monkeypatch):
-    monkeypatch.setenv(URL_ENV, label_studio_server.url)
-    monkeypatch.setenv(KEY_ENV, label_studio_server.api_key)
-    return label_studio_server
 
 
 def _settings(config: Path, project: int, **kw) -> RetrainSettings:

@@ -8,35 +8,18 @@ predictions the model version and scores.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
+from modelkit import ie_studio
 from seed_tasks import GOLD, gold_or_seed_documents, seed_paths, with_scores
 
-from ie.annotation.client import KEY_ENV, URL_ENV, StudioClient
+from ie.annotation.client import StudioClient
 from ie.annotation.labelstudio import documents_to_tasks, label_config, load_documents, read_json
 from ie.core.document import Document
 from ie.core.schema import SCHEMA
 
 MODEL_VERSION = "ie-live-test-0.1"
-
-
-@pytest.fixture
-def studio(label_studio_server, monkeypatch):
-    monkeypatch.setenv(URL_ENV, label_studio_server.url)
-    monkeypatch.setenv(KEY_ENV, label_studio_server.api_key)
-    return label_studio_server
-
-
-def ie_studio(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a fresh process; the token travels in the environment only."""
-    done = subprocess.run([sys.executable, "-m", "ie.cli.studio", *args],
-                          capture_output=True, text=True, env=dict(os.environ), check=False)  # fmt: skip
-    assert os.environ[KEY_ENV] not in done.stdout + done.stderr
-    return done
 
 
 def _push(*args: str) -> int:
