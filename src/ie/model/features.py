@@ -397,9 +397,8 @@ class Featurizer:
         second starts with the conjunction و/ف: the guidelines annotate the longest complete
         mention (§4, ``قوات التحالف الدولي``, never ``قوات`` + ``التحالف الدولي``) and start a new one
         at a coordination (``دير الزور`` + ``والميادين``). A small model often opens a second span
-        inside one mention; no gold mention is two touching spans of a type without a conjunction
-        except a handful of places (``مركدة`` + ``جنوبي الحسكة``), so the rule costs those.
-        """
+        inside one mention. In the gold data (seeds and synthetic corpus) the rule is wrong for 54
+        of 2,213 spans, 50 of them touching places (``مركدة`` + ``جنوبي الحسكة``)."""
         spans: list[DecodedSpan] = []
         cur: list[Any] | None = None  # [label, first_word, last_word, score_sum]
 
