@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from modelkit import SEEDS
+from modelkit import ROOT, SEEDS
 from torch.profiler import ProfilerActivity, profile
 
 from ie.model import features, prediction
@@ -197,8 +197,29 @@ def test_predictor_takes_each_words_window_from_the_featurizer(predictor, monkey
     assert min(len(enc.windows) for enc in predictor.featurizer.encode(texts)) > 1
 
 
+def test_spans_the_model_doubts_are_dropped_before_relations(predictor):
+    """``min_span_score`` (0.5 by default) keeps exactly the spans whose mean tag probability reaches
+    it, and only those take part in relations. An article the model never saw (a synthetic report:
+    the CI model trains on the seeds) has spans on both sides of the line."""
+    text = sorted((ROOT / "data/synthetic/articles").glob("*.txt"))[0].read_text(encoding="utf-8")
+    model, tokenizer = predictor.model, predictor.featurizer.tokenizer
+    (everything,) = Predictor(model, tokenizer, "cpu", min_span_score=0.0).predict([text])
+    (kept,) = predictor.predict([text])
+    assert predictor.min_span_score == 0.5
+    doubted = [s for s in everything.spans if s.score < 0.5]
+    assert doubted and len(doubted) < len(everything.spans)
+    assert [(s.start, s.end, s.label, s.score) for s in kept.spans] == [
+        (s.start, s.end, s.label, s.score) for s in everything.spans if s.score >= 0.5
+    ]
+    ids = {s.id for s in kept.spans}
+    assert kept.relations and all(r.head in ids and r.tail in ids for r in kept.relations)
+    with pytest.raises(ValueError, match="min_span_score"):
+        Predictor(model, tokenizer, "cpu", min_span_score=1.5)
+
+
 def test_scores_are_the_model_probabilities_of_the_predicted_labels(predictor):
-    """A span's score is the mean over its words of the best tag's softmax probability; a relation's
+    """A span's score is the mean over its words of the chosen tag's softmax probability (Viterbi's
+    choice: the best tag unless IOB2 forbids it); a relation's
     score is the softmax probability of its label for that pair. Recomputed here from the model's own
     logits on the opening paragraph of a seed (one window, so every word has one tag distribution)."""
     f, model = predictor.featurizer, predictor.model
@@ -208,7 +229,11 @@ def test_scores_are_the_model_probabilities_of_the_predicted_labels(predictor):
     offset = len(f.prefix)
     with torch.inference_mode():
         hidden = model.encode(torch.tensor([enc.window_input_ids(0, f.prefix, f.suffix)]), None)
-        best = model.tag_logits(hidden).float().softmax(-1)[0].max(-1).values
+        logp = model.tag_logits(hidden).float().log_softmax(-1)[0]
+    first = torch.tensor([offset + w.first_token for w in enc.words])
+    tags, _ = f.best_tags(logp[first])
+    best = torch.zeros(len(logp))
+    best[first] = logp[first, torch.tensor(tags)].exp()
     (doc,) = predictor.predict([text])
     assert doc.spans and doc.relations
 

@@ -42,16 +42,22 @@ class Predictor:
         device: str | torch.device | None = None,
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
+        min_span_score: float = 0.5,
     ):
         """``decoding``: ``viterbi`` (the best IOB2-valid tag sequence, :meth:`Featurizer.best_tags`)
         or ``greedy`` (each word's most probable tag). ``merge_adjacent``: touching spans of one type
         are one mention (:meth:`Featurizer.decode`). ``greedy`` without merging is what transformers'
         token-classification pipeline does; the defaults are what the annotation guidelines ask for
-        (leave-one-article-out figures: README "Held-out figures")."""
+        (leave-one-article-out figures: README "Held-out figures"). ``min_span_score``: a span is
+        kept when the mean probability of its words' tags is at least this (0.5: better than even odds;
+        a Viterbi path can pass through tags the model doubts), before relations are scored."""
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.decoding = decoding
         self.merge_adjacent = merge_adjacent
+        if not 0.0 <= min_span_score <= 1.0:
+            raise ValueError(f"min_span_score must be in [0, 1], not {min_span_score}")
+        self.min_span_score = min_span_score
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if next(model.parameters()).device != self.device:
@@ -71,6 +77,7 @@ class Predictor:
         precision: str = "float32",
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
+        min_span_score: float = 0.5,
     ) -> Predictor:
         """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
         model in bfloat16 (GPUs, and CPUs with AVX512-BF16/AMX, where matmuls run ~4x faster than
@@ -89,7 +96,8 @@ class Predictor:
             model.to(torch.bfloat16)
         elif precision == "int8":
             quantize_int8(model)
-        return cls(model, AutoTokenizer.from_pretrained(str(path)), device, decoding, merge_adjacent)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        return cls(model, tokenizer, device, decoding, merge_adjacent, min_span_score)
 
     @torch.inference_mode()
     def predict(
@@ -174,6 +182,7 @@ class Predictor:
                 word_tags = torch.cat(flat_tags)[index].tolist()
                 word_scores = torch.cat(flat_scores)[index].tolist()
             decoded = f.decode(enc, word_tags, word_scores, self.merge_adjacent)
+            decoded = [d for d in decoded if d.score >= self.min_span_score]
             docs.append(Document(enc.id, enc.text, f.to_spans(enc, decoded)))
             if decoded:
                 self._pair_requests(i, enc, decoded, starts, ends, where, requests)
