@@ -376,25 +376,41 @@ def evaluate_predictions(
 # ---------------------------------------------------------------------------------------------
 
 
-def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, name: str) -> None:
+def _write_export(docs: Sequence[Document], path: Path) -> Path:
+    from ie.annotation.labelstudio import documents_to_tasks
+
+    tasks = documents_to_tasks(docs)
+    for n, task in enumerate(tasks, start=1):  # seed and synthetic exports both number from 1
+        task["id"] = n
+    atomic_write_json(path, tasks)
+    return path
+
+
+def train_fold(
+    base_cfg: Any,
+    train_docs: Sequence[Document],
+    fold_dir: Path,
+    name: str,
+    validation_docs: Sequence[Document] = (),
+) -> None:
     """Train one fold's model into ``fold_dir`` in a process of its own (``python -m ie.training``):
     accelerate keeps its state per process, so each fold starts as a fresh ``train.py`` run would.
 
     The fold gets ``base_cfg`` as it is (written out as a config file beside ``fold_dir``, so every
-    fold trains with the same settings), its training articles as a Label Studio export, and no
-    held-out split: its best epoch is chosen on its own training articles."""
+    fold trains with the same settings) and its training articles as a Label Studio export. Its best
+    epoch (and early stop) is chosen on ``validation_docs`` (held-out ``extra_train_data``, never a
+    seed), or without them on its own training articles; the held-out seed is never seen."""
     import yaml
 
-    from ie.annotation.labelstudio import documents_to_tasks
-
-    tasks = documents_to_tasks(train_docs)
-    for n, task in enumerate(tasks, start=1):  # seed and synthetic exports both number from 1
-        task["id"] = n
-    data = fold_dir.with_name(f"{fold_dir.name}.train.json")
-    atomic_write_json(data, tasks)
-    # extra_train_data is already in train_docs (the caller adds it): the fold must not add it twice
+    data = _write_export(train_docs, fold_dir.with_name(f"{fold_dir.name}.train.json"))
+    validation = None
+    if validation_docs:
+        validation = [str(_write_export(validation_docs, fold_dir.with_name(f"{fold_dir.name}.valid.json")))]
+    # extra_train_data is already split into train_docs and validation_docs by the caller: the fold
+    # must not add or hold it out twice
     values = {**dataclasses.asdict(base_cfg), "output_dir": str(fold_dir), "train_data": [str(data)],
-              "extra_train_data": [], "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
+              "extra_train_data": [], "validation_articles": 0, "eval_data": validation,
+              "eval_ratio": 0.0}  # fmt: skip
     config = fold_dir.with_name(f"{fold_dir.name}.yaml")
     atomic_write_text(config, yaml.safe_dump(values, allow_unicode=True, sort_keys=False))
     proc = subprocess.Popen([sys.executable, "-m", "ie.training", "--config", str(config)],
@@ -450,7 +466,7 @@ def cross_validate(
     from ie.annotation.labelstudio import ValidationError
     from ie.model.prediction import Predictor
     from ie.training.config import load_config
-    from ie.training.data import load_extra_train_docs
+    from ie.training.data import load_extra_train_docs, split_validation, validation_note
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -463,6 +479,10 @@ def cross_validate(
         extra = load_extra_train_docs(base_cfg)
     except ValidationError as e:
         raise ValueError(f"extra_train_data: {e}") from None
+    # the same validation articles in every fold: they choose the epoch, they do not train
+    gold_texts = {d.text for d in gold}
+    _, validation = split_validation([d for d in extra if d.text not in gold_texts], base_cfg)
+    extra = [d for d in extra if all(d is not v for v in validation)]
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
     root.mkdir(parents=True, exist_ok=True)
@@ -484,7 +504,7 @@ def cross_validate(
             logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),
                         len(train_docs), held.id)  # fmt: skip
             t0 = time.monotonic()
-            train_fold(base_cfg, train_docs, fold_dir, f"fold {k + 1}")
+            train_fold(base_cfg, train_docs, fold_dir, f"fold {k + 1}", validation)
             train_s = time.monotonic() - t0
             t0 = time.monotonic()
             predictor = Predictor.from_pretrained(fold_dir, device=device)
@@ -493,7 +513,10 @@ def cross_validate(
             pred.check_offsets()
             del predictor
             gc.collect()
-            base_block, (bpred,) = baseline_scores(train_docs, [held], "the fold's training articles")
+            # the dictionary sees every article the model saw, the validation articles included
+            base_block, (bpred,) = baseline_scores(
+                [*train_docs, *validation], [held], "the fold's training articles"
+            )
             model_scores = score([held], [pred])
             results = _read_json(fold_dir / "train_results.json") or {}
             folds.append(
@@ -535,7 +558,17 @@ def cross_validate(
         "encoder": "from scratch (ie.model.encoder)"
         if base_cfg.encoder_from_scratch
         else base_cfg.model_name_or_path,
-        "model_selection": "best epoch on the fold's training articles (the held-out article is never seen)",
+        "model_selection": (
+            f"best epoch on {validation_note(validation)}"
+            + (
+                f", early stopping patience {base_cfg.early_stopping_patience}"
+                if base_cfg.early_stopping_patience
+                else ""
+            )  # fmt: skip
+            if validation
+            else "best epoch on the fold's training articles"
+        )
+        + " (the held-out article is never seen)",
         "folds": folds,
         "mean": {
             "model": mean_headline([headline(f["model"]) for f in folds]),
