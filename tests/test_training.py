@@ -26,7 +26,7 @@ from ie.model.encoder import EncoderSpec
 from ie.model.features import Featurizer
 from ie.model.prediction import Predictor
 from ie.training.config import SCRATCH_FIELDS, TrainConfig, load_config, scratch_encoder_spec
-from ie.training.data import LengthGroupedBatchSampler, build_dataset, load_split
+from ie.training.data import LengthGroupedBatchSampler, build_dataset, drop_tokens, load_split
 from ie.training.evaluation import exact_match_scores
 from ie.training.loop import train
 
@@ -487,3 +487,17 @@ def test_validation_articles_and_token_dropout_are_checked():
             load_config(CPU_TINY, [*base, *bad])
     with pytest.raises(ValueError, match="extra_train_data, which is empty"):
         TrainConfig(output_dir="x", validation_articles=2).validate()
+
+
+def test_token_dropout_replaces_word_pieces_by_unk_only_and_is_fixed_by_its_seed():
+    tok = tokenizer()
+    texts = [d.text for d in gold_documents()[:2]]
+    ids = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")["input_ids"]
+    unk, special = tok.unk_token_id, torch.isin(ids, torch.tensor(tok.all_special_ids))
+    dropped = drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=7)
+    assert torch.equal(dropped, drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=7))
+    assert not torch.equal(dropped, drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=8))
+    changed = dropped != ids
+    assert (dropped[changed] == unk).all() and not changed[special].any()  # [CLS], [SEP], [PAD] stay
+    assert 0.1 < changed.sum().item() / (~special).sum().item() < 0.3
+    assert drop_tokens(ids, 0.0, unk, tok.all_special_ids, seed=7) is ids
