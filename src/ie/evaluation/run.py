@@ -426,6 +426,17 @@ def train_fold(
         raise RuntimeError(f"{name}: training failed (exit {proc.returncode}): {last}")
 
 
+def _model_selection(cfg: Any, validation: str | None) -> str:
+    """How the folds chose their epoch, for the report."""
+    if validation is None:
+        how = "best epoch on the fold's training articles"
+    else:
+        how = f"best epoch on {validation}"
+        if cfg.early_stopping_patience:
+            how += f", early stopping patience {cfg.early_stopping_patience}"
+    return how + " (the held-out article is never seen)"
+
+
 def _holdout_indices(gold: Sequence[Document], holdout: Sequence[str] | None) -> set[int]:
     """The positions of the articles to hold out: all, or those named by id or source file."""
     if not holdout:
@@ -558,17 +569,7 @@ def cross_validate(
         "encoder": "from scratch (ie.model.encoder)"
         if base_cfg.encoder_from_scratch
         else base_cfg.model_name_or_path,
-        "model_selection": (
-            f"best epoch on {validation_note(validation)}"
-            + (
-                f", early stopping patience {base_cfg.early_stopping_patience}"
-                if base_cfg.early_stopping_patience
-                else ""
-            )  # fmt: skip
-            if validation
-            else "best epoch on the fold's training articles"
-        )
-        + " (the held-out article is never seen)",
+        "model_selection": _model_selection(base_cfg, validation_note(validation) if validation else None),
         "folds": folds,
         "mean": {
             "model": mean_headline([headline(f["model"]) for f in folds]),

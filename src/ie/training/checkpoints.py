@@ -260,6 +260,14 @@ def stopped_early(cfg: TrainConfig, state: TrainerState) -> bool:
     return cfg.early_stopping_patience > 0 and not ran_all
 
 
+def _early_stopping_note(cfg: TrainConfig, state: TrainerState) -> str:
+    if not cfg.early_stopping_patience:
+        return "off"
+    if stopped_early(cfg, state):
+        return f"patience {cfg.early_stopping_patience}: stopped after epoch {state.history[-1]['epoch']}"
+    return f"patience {cfg.early_stopping_patience}: not triggered"
+
+
 def publish_final(
     cfg: TrainConfig,
     best: Path,
@@ -289,16 +297,7 @@ def publish_final(
         "epochs": cfg.num_train_epochs if cfg.max_steps <= 0 else f"max_steps={cfg.max_steps}",
         "best epoch (step)": f"{next(h['epoch'] for h in state.history if h['step'] == state.best_step)} "
         f"({state.best_step})",
-        "early stopping": (
-            f"patience {cfg.early_stopping_patience}: "
-            + (
-                f"stopped after epoch {state.history[-1]['epoch']}"
-                if stopped_early(cfg, state)
-                else "not triggered"
-            )
-            if cfg.early_stopping_patience
-            else "off"
-        ),
+        "early stopping": _early_stopping_note(cfg, state),
         "learning rate (encoder / heads)": f"{cfg.learning_rate} / {head_lr}",
         "batch size x accumulation": f"{cfg.per_device_train_batch_size} x {cfg.gradient_accumulation_steps}",
         "warmup ratio / schedule": f"{cfg.warmup_ratio} / {cfg.lr_scheduler_type}",
