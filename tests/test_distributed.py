@@ -199,3 +199,39 @@ def test_processes_that_do_not_form_one_group_are_refused(tmp_path):
         * 2
     ), done.stderr[-3000:]
     assert not out.exists()
+
+
+def test_two_processes_stop_early_together_and_keep_the_best_epoch(tmp_path):
+    """Early stopping under two processes: the evaluation is gathered, so both decide alike from the
+    same history and leave the loop at the same epoch (one leaving alone would hang the other in its
+    next collective); the saved model is the best epoch's, as one process measures it."""
+    synthetic = json.loads((ROOT / "data/synthetic/synthetic.json").read_text(encoding="utf-8"))[:4]
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps(synthetic, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "run"
+    overrides = [*SMALL, "--train_data", str(ROOT / "data/annotations/seeds.json"), "--extra_train_data",
+                 str(extra), "--validation_articles", "2", "--augment_factor", "0",
+                 "--num_train_epochs", "10",
+                 "--early_stopping_patience", "1", "--metric_for_best_model", "span_f1",
+                 "--lr_scheduler_type", "constant", "--warmup_ratio", "0",
+                 "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"]  # fmt: skip
+    done = subprocess.run(
+        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
+         "--main_process_port", str(free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
+         "--output_dir", str(out), *overrides],
+        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "ACCELERATE_USE_CPU": "1"},
+        timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "train_results.json").read_text())
+    scores = [h["span_f1"] for h in results["history"]]
+    assert results["stopped_early"] is True and len(scores) < 10, scores
+    rising = all(b > a for a, b in zip(scores[:-2], scores[1:-1], strict=True))
+    assert rising and scores[-1] <= max(scores[:-1]), scores  # patience 1: the first non-improvement
+    best = max(range(len(scores)), key=scores.__getitem__)
+    assert results["best_step"] == results["history"][best]["step"] and best == len(scores) - 2
+    _, validation, _ = load_split(load_config(CPU_TINY, ["--output_dir", str(out), *overrides]))
+    assert len(validation) == 2 and all(d.meta.get("synthetic") for d in validation)
+    preds = Predictor.from_pretrained(out, device="cpu").predict([d.text for d in validation])
+    assert exact_match_scores(validation, preds)["span_f1"] == pytest.approx(scores[best])

@@ -46,3 +46,42 @@ def test_each_cv_fold_trains_on_the_extra_data_once(tmp_path):
         assert "| articles (train / eval) | 31 / 31 |" in card
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["data"]["articles"] == 2 and [f["train_articles"] for f in report["cv"]["folds"]]
+
+
+def test_cv_folds_choose_their_epoch_on_the_same_held_out_extra_articles(tmp_path):
+    """validation_articles: every fold holds out the same synthetic articles to choose its epoch
+    (evaluated there, not trained on); both seeds of a two-article CV keep training the other fold,
+    and the dictionary baseline still sees every article the model saw."""
+    import json
+    import subprocess
+    import sys
+
+    from modelkit import CPU_TINY, GOLD, SMALL
+
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(json.loads(GOLD.read_text(encoding="utf-8"))[:2], ensure_ascii=False))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "--cv", "--config", str(CPU_TINY), "--data", str(two),
+         "--extra_train_data", str(ROOT / "data/synthetic/synthetic.json"), "--augment_factor", "0",
+         "--validation_articles", "3", "--early_stopping_patience", "2", "--max_steps", "1", *SMALL,
+         "--cv_dir", str(tmp_path / "cv"), "--output_dir", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    valid = [
+        json.loads((tmp_path / "cv" / f"fold-{k}.valid.json").read_text(encoding="utf-8")) for k in (1, 2)
+    ]
+    assert valid[0] == valid[1] and len(valid[0]) == 3
+    names = {t["data"]["text"] for t in valid[0]}
+    for fold in (1, 2):
+        card = (tmp_path / "cv" / f"fold-{fold}" / "README.md").read_text(encoding="utf-8")
+        assert "| articles (train / eval) | 28 / 3 |" in card  # 1 seed + 27 synthetic; 3 synthetic
+        trained = json.loads((tmp_path / "cv" / f"fold-{fold}.train.json").read_text(encoding="utf-8"))
+        assert not names & {t["data"]["text"] for t in trained}
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    selection = report["cv"]["model_selection"]
+    assert (
+        selection.startswith("best epoch on 3 held-out extra_train_data articles")
+        and "patience 2" in selection
+    )
+    assert [f["extra_train_articles"] for f in report["cv"]["folds"]] == [27, 27]

@@ -26,7 +26,7 @@ from ie.model.encoder import EncoderSpec
 from ie.model.features import Featurizer
 from ie.model.prediction import Predictor
 from ie.training.config import SCRATCH_FIELDS, TrainConfig, load_config, scratch_encoder_spec
-from ie.training.data import LengthGroupedBatchSampler, build_dataset
+from ie.training.data import LengthGroupedBatchSampler, build_dataset, drop_tokens, load_split
 from ie.training.evaluation import exact_match_scores
 from ie.training.loop import train
 
@@ -424,3 +424,80 @@ def test_train_py_help_lists_config_and_fields():
     assert done.returncode == 0, done.stderr
     for option in ("--config CONFIG", "--output_dir", "--overwrite_output_dir", "--resume_from_checkpoint"):
         assert option in done.stdout
+
+
+# -- early stopping on held-out extra_train_data (issue 13 item 4) ------------------------------
+
+
+def test_early_stopping_keeps_the_best_epoch_chosen_on_held_out_extra_articles(tmp_path, two_articles):
+    """Two seeds train with two synthetic articles; two more synthetic ones are held out
+    (validation_articles) to choose the epoch. A run of 8 epochs records what patience 1 must do;
+    the same run with patience 1 stops at the first epoch that fails to beat the best, and its
+    saved model is the best epoch's weights, bit for bit (the checkpoint of that step)."""
+    synthetic = json.loads((ROOT / "data/synthetic/synthetic.json").read_text(encoding="utf-8"))[:4]
+    extra = tmp_path / "extra.json"
+    atomic_write_json(extra, synthetic)
+    common = [*SMALL, "--train_data", str(two_articles), "--extra_train_data", str(extra),
+              "--validation_articles", "2", "--augment_factor", "0", "--num_train_epochs", "8",
+              "--lr_scheduler_type", "constant", "--warmup_ratio", "0", "--learning_rate", "3e-3",
+              "--head_learning_rate", "3e-3", "--metric_for_best_model", "span_f1",
+              "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    cfg = load_config(CPU_TINY, ["--output_dir", str(tmp_path / "all"), *common, "--save_total_limit", "0"])
+    train_docs, validation, split = load_split(cfg)
+    assert len(train_docs) == 4 and len(validation) == 2 and "best epoch chosen on 2 held-out" in split
+    assert not {d.text for d in validation} & {d.text for d in train_docs}
+    assert all(d.meta.get("synthetic") for d in validation)
+    whole = train(cfg)
+    history = json.loads((whole / "train_results.json").read_text())["history"]
+    assert len(history) == 8
+    # patience 1: stop after the first epoch that is not better than every earlier one
+    best, stop = 0, None
+    for i, h in enumerate(history[1:], start=1):
+        if h["span_f1"] > history[best]["span_f1"]:
+            best = i
+        else:
+            stop = i
+            break
+    assert stop is not None and stop < 7, [h["span_f1"] for h in history]  # it does stop early
+
+    stopped = train(load_config(CPU_TINY, ["--output_dir", str(tmp_path / "stopped"), *common,
+                                           "--early_stopping_patience", "1"]))  # fmt: skip
+    results = json.loads((stopped / "train_results.json").read_text())
+    assert results["history"] == history[: stop + 1] and results["stopped_early"] is True
+    assert results["best_step"] == history[best]["step"]
+    assert results["best_metrics"]["span_f1"] == history[best]["span_f1"]
+    assert "| early stopping | patience 1: stopped after epoch" in (stopped / "README.md").read_text()
+    saved = _weights(stopped)
+    at_best = load_file(whole / "checkpoints" / f"step-{history[best]['step']:07d}" / "model.safetensors")
+    assert saved.keys() == at_best.keys() and all(torch.equal(saved[k], at_best[k]) for k in saved)
+    # the stopped run trained on past its best epoch: what it saved is not its last epoch's weights
+    last = load_file(whole / "checkpoints" / f"step-{history[stop]['step']:07d}" / "model.safetensors")
+    assert not all(torch.equal(saved[k], last[k]) for k in saved)
+    # the saved model predicts what the best epoch measured on the validation articles
+    preds = Predictor.from_pretrained(stopped, device="cpu").predict([d.text for d in validation])
+    assert exact_match_scores(validation, preds)["span_f1"] == pytest.approx(history[best]["span_f1"])
+
+
+def test_validation_articles_and_token_dropout_are_checked():
+    base = ["--output_dir", "x"]
+    for bad, message in ((["--validation_articles", "2", "--eval_ratio", "0.2"], "excludes eval_data"),
+                         (["--early_stopping_patience", "-1"], "early_stopping_patience"),
+                         (["--token_dropout", "1.0"], "token_dropout")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            load_config(CPU_TINY, [*base, *bad])
+    with pytest.raises(ValueError, match="extra_train_data, which is empty"):
+        TrainConfig(output_dir="x", validation_articles=2).validate()
+
+
+def test_token_dropout_replaces_word_pieces_by_unk_only_and_is_fixed_by_its_seed():
+    tok = tokenizer()
+    texts = [d.text for d in gold_documents()[:2]]
+    ids = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")["input_ids"]
+    unk, special = tok.unk_token_id, torch.isin(ids, torch.tensor(tok.all_special_ids))
+    dropped = drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=7)
+    assert torch.equal(dropped, drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=7))
+    assert not torch.equal(dropped, drop_tokens(ids, 0.2, unk, tok.all_special_ids, seed=8))
+    changed = dropped != ids
+    assert (dropped[changed] == unk).all() and not changed[special].any()  # [CLS], [SEP], [PAD] stay
+    assert 0.1 < changed.sum().item() / (~special).sum().item() < 0.3
+    assert drop_tokens(ids, 0.0, unk, tok.all_special_ids, seed=7) is ids

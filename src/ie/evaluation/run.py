@@ -372,35 +372,53 @@ def evaluate_predictions(
 # ---------------------------------------------------------------------------------------------
 
 
-def fold_config(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path) -> Path:
+def _write_export(docs: Sequence[Document], path: Path) -> Path:
+    from ie.annotation.labelstudio import documents_to_tasks
+
+    tasks = documents_to_tasks(docs)
+    for n, task in enumerate(tasks, start=1):  # seed and synthetic exports both number from 1
+        task["id"] = n
+    atomic_write_json(path, tasks)
+    return path
+
+
+def fold_config(
+    base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, validation_docs: Sequence[Document] = ()
+) -> Path:
     """Write the inputs of one training run into ``fold_dir`` and return its config file.
 
     The run gets ``base_cfg`` as it is (written out as a config file beside ``fold_dir``, so every
-    run trains with the same settings), its training articles as a Label Studio export, and no
-    held-out split: its best epoch is chosen on its own training articles. Cross-validation folds
-    and retraining (:mod:`ie.serving.retrain`) both train from these two files."""
+    run trains with the same settings) and its training articles as a Label Studio export. Its best
+    epoch (and early stop) is chosen on ``validation_docs`` (held-out ``extra_train_data``, never a
+    seed), or without them on its own training articles. Cross-validation folds and retraining
+    (:mod:`ie.serving.retrain`) both train from these files."""
     import yaml
 
-    from ie.annotation.labelstudio import documents_to_tasks
-
-    tasks = documents_to_tasks(train_docs)
-    for n, task in enumerate(tasks, start=1):  # seed and synthetic exports both number from 1
-        task["id"] = n
-    data = fold_dir.with_name(f"{fold_dir.name}.train.json")
-    atomic_write_json(data, tasks)
-    # extra_train_data is already in train_docs (the caller adds it): the fold must not add it twice
+    data = _write_export(train_docs, fold_dir.with_name(f"{fold_dir.name}.train.json"))
+    validation = None
+    if validation_docs:
+        validation = [str(_write_export(validation_docs, fold_dir.with_name(f"{fold_dir.name}.valid.json")))]
+    # extra_train_data is already split into train_docs and validation_docs by the caller: the fold
+    # must not add or hold it out twice
     values = {**dataclasses.asdict(base_cfg), "output_dir": str(fold_dir), "train_data": [str(data)],
-              "extra_train_data": [], "eval_data": None, "eval_ratio": 0.0}  # fmt: skip
+              "extra_train_data": [], "validation_articles": 0, "eval_data": validation,
+              "eval_ratio": 0.0}  # fmt: skip
     config = fold_dir.with_name(f"{fold_dir.name}.yaml")
     atomic_write_text(config, yaml.safe_dump(values, allow_unicode=True, sort_keys=False))
     return config
 
 
-def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, name: str) -> None:
+def train_fold(
+    base_cfg: Any,
+    train_docs: Sequence[Document],
+    fold_dir: Path,
+    name: str,
+    validation_docs: Sequence[Document] = (),
+) -> None:
     """Train one fold's model into ``fold_dir`` in a process of its own (``python -m ie.training``):
     accelerate keeps its state per process, so each fold starts as a fresh ``train.py`` run would
-    (inputs: :func:`fold_config`)."""
-    config = fold_config(base_cfg, train_docs, fold_dir)
+    (inputs: :func:`fold_config`; the held-out seed is never seen)."""
+    config = fold_config(base_cfg, train_docs, fold_dir, validation_docs)
     proc = subprocess.Popen([sys.executable, "-m", "ie.training", "--config", str(config)],
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     last = ""
@@ -412,6 +430,17 @@ def train_fold(base_cfg: Any, train_docs: Sequence[Document], fold_dir: Path, na
         raise ValueError(f"{name}: {last.split('error: ', 1)[-1]}")
     if proc.returncode != 0:
         raise RuntimeError(f"{name}: training failed (exit {proc.returncode}): {last}")
+
+
+def _model_selection(cfg: Any, validation: str | None) -> str:
+    """How the folds chose their epoch, for the report."""
+    if validation is None:
+        how = "best epoch on the fold's training articles"
+    else:
+        how = f"best epoch on {validation}"
+        if cfg.early_stopping_patience:
+            how += f", early stopping patience {cfg.early_stopping_patience}"
+    return how + " (the held-out article is never seen)"
 
 
 def _holdout_indices(gold: Sequence[Document], holdout: Sequence[str] | None) -> set[int]:
@@ -454,7 +483,7 @@ def cross_validate(
     from ie.annotation.labelstudio import ValidationError
     from ie.model.prediction import Predictor
     from ie.training.config import load_config
-    from ie.training.data import load_extra_train_docs
+    from ie.training.data import load_extra_train_docs, split_validation, validation_note
 
     started = time.monotonic()
     gold, data_info = load_gold(data)
@@ -467,6 +496,10 @@ def cross_validate(
         extra = load_extra_train_docs(base_cfg)
     except ValidationError as e:
         raise ValueError(f"extra_train_data: {e}") from None
+    # the same validation articles in every fold: they choose the epoch, they do not train
+    gold_texts = {d.text for d in gold}
+    _, validation = split_validation([d for d in extra if d.text not in gold_texts], base_cfg)
+    extra = [d for d in extra if all(d is not v for v in validation)]
     temp = None if work_dir is not None else tempfile.mkdtemp(prefix="ie-cv-")
     root = Path(work_dir if work_dir is not None else temp)
     root.mkdir(parents=True, exist_ok=True)
@@ -488,7 +521,7 @@ def cross_validate(
             logger.info("fold %d/%d: training on %d articles, holding out %s", k + 1, len(gold),
                         len(train_docs), held.id)  # fmt: skip
             t0 = time.monotonic()
-            train_fold(base_cfg, train_docs, fold_dir, f"fold {k + 1}")
+            train_fold(base_cfg, train_docs, fold_dir, f"fold {k + 1}", validation)
             train_s = time.monotonic() - t0
             t0 = time.monotonic()
             predictor = Predictor.from_pretrained(fold_dir, device=device)
@@ -497,7 +530,10 @@ def cross_validate(
             pred.check_offsets()
             del predictor
             gc.collect()
-            base_block, (bpred,) = baseline_scores(train_docs, [held], "the fold's training articles")
+            # the dictionary sees every article the model saw, the validation articles included
+            base_block, (bpred,) = baseline_scores(
+                [*train_docs, *validation], [held], "the fold's training articles"
+            )
             model_scores = score([held], [pred])
             results = _read_json(fold_dir / "train_results.json") or {}
             folds.append(
@@ -539,7 +575,7 @@ def cross_validate(
         "encoder": "from scratch (ie.model.encoder)"
         if base_cfg.encoder_from_scratch
         else base_cfg.model_name_or_path,
-        "model_selection": "best epoch on the fold's training articles (the held-out article is never seen)",
+        "model_selection": _model_selection(base_cfg, validation_note(validation) if validation else None),
         "folds": folds,
         "mean": {
             "model": mean_headline([headline(f["model"]) for f in folds]),

@@ -253,6 +253,21 @@ def published(out: Path, state: TrainerState) -> bool:
     )
 
 
+def stopped_early(cfg: TrainConfig, state: TrainerState) -> bool:
+    """Whether early stopping ended the run before its planned steps."""
+    planned = cfg.max_steps if cfg.max_steps > 0 else None
+    ran_all = state.global_step >= planned if planned else state.epoch >= cfg.num_train_epochs
+    return cfg.early_stopping_patience > 0 and not ran_all
+
+
+def _early_stopping_note(cfg: TrainConfig, state: TrainerState) -> str:
+    if not cfg.early_stopping_patience:
+        return "off"
+    if stopped_early(cfg, state):
+        return f"patience {cfg.early_stopping_patience}: stopped after epoch {state.history[-1]['epoch']}"
+    return f"patience {cfg.early_stopping_patience}: not triggered"
+
+
 def publish_final(
     cfg: TrainConfig,
     best: Path,
@@ -282,6 +297,7 @@ def publish_final(
         "epochs": cfg.num_train_epochs if cfg.max_steps <= 0 else f"max_steps={cfg.max_steps}",
         "best epoch (step)": f"{next(h['epoch'] for h in state.history if h['step'] == state.best_step)} "
         f"({state.best_step})",
+        "early stopping": _early_stopping_note(cfg, state),
         "learning rate (encoder / heads)": f"{cfg.learning_rate} / {head_lr}",
         "batch size x accumulation": f"{cfg.per_device_train_batch_size} x {cfg.gradient_accumulation_steps}",
         "warmup ratio / schedule": f"{cfg.warmup_ratio} / {cfg.lr_scheduler_type}",
@@ -301,6 +317,7 @@ def publish_final(
         {
             "best_step": state.best_step,
             "best_metrics": metrics,
+            "stopped_early": stopped_early(cfg, state),
             "history": state.history,
             "split": split,
             "train_seconds": round(seconds, 1),

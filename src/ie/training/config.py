@@ -23,6 +23,8 @@ SCRATCH_FIELDS = {
     "scratch_num_layers": "num_hidden_layers",
     "scratch_num_heads": "num_attention_heads",
     "scratch_intermediate_size": "intermediate_size",
+    "scratch_hidden_dropout": "hidden_dropout_prob",
+    "scratch_attention_dropout": "attention_probs_dropout_prob",
 }
 
 
@@ -60,6 +62,8 @@ class TrainConfig:
     scratch_num_layers: int = _scratch("scratch_num_layers")
     scratch_num_heads: int = _scratch("scratch_num_heads")
     scratch_intermediate_size: int = _scratch("scratch_intermediate_size")
+    scratch_hidden_dropout: float = _scratch("scratch_hidden_dropout")
+    scratch_attention_dropout: float = _scratch("scratch_attention_dropout")
     # -- data ------------------------------------------------------------------------------
     train_data: list[str] = field(
         default_factory=lambda: ["data/annotations/*.json"],
@@ -79,6 +83,21 @@ class TrainConfig:
     eval_ratio: float = field(
         default=0.0,
         metadata={"help": "Without eval_data: hold out this fraction of articles (0 = evaluate on train)."},
+    )
+    validation_articles: int = field(
+        default=0,
+        metadata={
+            "help": "Hold out this many articles of extra_train_data (chosen by seed) to choose the best "
+            "epoch and stop early on; they do not train. Excludes eval_data and eval_ratio. With "
+            "evaluate.py --cv every fold holds out the same ones, so all its training articles train."
+        },
+    )
+    token_dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "Training only: replace this fraction of input word pieces by [UNK] (labels kept), "
+            "so the model learns to tag words it has no piece for from their context; 0 = off."
+        },
     )
     augment_factor: int = field(
         default=0,
@@ -122,6 +141,13 @@ class TrainConfig:
     metric_for_best_model: str = field(
         default="combined_f1", metadata={"help": f"One of {', '.join(METRICS)}."}
     )
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop after this many epochs in a row without a better metric_for_best_model on the "
+            "eval split; the best epoch is the model either way. 0 = train all epochs."
+        },
+    )
     save_steps: int = field(
         default=0, metadata={"help": "Also checkpoint every N optimizer steps (0: epochs only)."}
     )
@@ -155,6 +181,19 @@ class TrainConfig:
             problems.append("eval_ratio must be in [0, 1)")
         if self.augment_factor < 0:
             problems.append("augment_factor must be >= 0")
+        if self.validation_articles < 0:
+            problems.append("validation_articles must be >= 0")
+        if self.validation_articles > 0 and (self.eval_data or self.eval_ratio > 0):
+            problems.append(
+                "validation_articles (epochs chosen on held-out extra_train_data) excludes eval_data and "
+                "eval_ratio (epochs chosen on held-out train_data): give one"
+            )
+        if self.validation_articles > 0 and not self.extra_train_data:
+            problems.append("validation_articles holds out articles of extra_train_data, which is empty")
+        if self.early_stopping_patience < 0:
+            problems.append("early_stopping_patience must be >= 0")
+        if not 0.0 <= self.token_dropout < 1.0:
+            problems.append("token_dropout must be in [0, 1)")
         if self.num_train_epochs < 1 and self.max_steps <= 0:
             problems.append("num_train_epochs must be >= 1 (or set max_steps)")
         for name in (

@@ -60,11 +60,38 @@ def load_split(cfg: TrainConfig) -> tuple[list[Document], list[Document], str]:
         split = "all articles for training; evaluated on the same articles (a fit check, not generalisation)"
     if cfg.extra_train_data:
         held = {d.text for d in eval_docs} if eval_docs is not train_docs else set()
-        train_docs = [*train_docs, *(d for d in load_extra_train_docs(cfg) if d.text not in held)]
+        extra, validation = split_validation(load_extra_train_docs(cfg), cfg)
+        train_docs = [*train_docs, *(d for d in extra if d.text not in held)]
         split += f"; plus training-only {', '.join(cfg.extra_train_data)}"
+        if validation:
+            eval_docs = validation
+            split += f"; best epoch chosen on {validation_note(validation)}"
     if not train_docs:
         raise ValueError("no training documents left after the split")
     return train_docs, eval_docs, split
+
+
+def split_validation(extra: Sequence[Document], cfg: TrainConfig) -> tuple[list[Document], list[Document]]:
+    """``extra_train_data`` articles → (those that train, the ``validation_articles`` held out).
+
+    The held-out ones are the first by a hash of seed and text: the same whatever order the files
+    list them in, and the same in every cross-validation fold, so choosing an epoch on them never
+    takes an evaluated article out of training."""
+    n = cfg.validation_articles
+    if n <= 0:
+        return list(extra), []
+    if n >= len(extra):
+        raise ValueError(
+            f"validation_articles {n}: extra_train_data has only {len(extra)} articles; keep some to train"
+        )
+    ranked = sorted(extra, key=lambda d: hashlib.sha256(f"{cfg.seed}:{d.text}".encode()).hexdigest())
+    held = {id(d) for d in ranked[:n]}
+    return [d for d in extra if id(d) not in held], ranked[:n]
+
+
+def validation_note(validation: Sequence[Document]) -> str:
+    """How a split names its validation articles (the model card, the CV report)."""
+    return f"{len(validation)} held-out extra_train_data articles ({', '.join(d.id for d in validation)})"
 
 
 def load_extra_train_docs(cfg: TrainConfig) -> list[Document]:
@@ -271,3 +298,21 @@ def train_loader(accelerator: Any, dataset: Any, cfg: TrainConfig, pad_token_id:
         generator=torch.Generator().manual_seed(cfg.seed),  # never draws from the global RNG
     )
     return prepare_train_loader(accelerator, loader)  # already this rank's share: not sharded again
+
+
+def drop_tokens(
+    input_ids: torch.Tensor, rate: float, unk_id: int, keep_ids: Sequence[int], seed: int
+) -> torch.Tensor:
+    """``input_ids`` with a fraction ``rate`` of its word pieces replaced by ``unk_id`` (token dropout).
+
+    A from-scratch encoder trained on a few articles meets many words at inference that its
+    vocabulary has no piece for, or saw only in one context; replacing pieces by [UNK] in training
+    makes it tag a word from its neighbours too. ``keep_ids`` (special tokens, padding) are never
+    replaced. The mask depends on ``seed`` alone (the loop derives it from the run's seed, the epoch,
+    the batch and the process), so a run and its resumed continuation drop the same pieces."""
+    if rate <= 0:
+        return input_ids
+    g = torch.Generator().manual_seed(seed % 2**63)
+    drop = torch.rand(input_ids.shape, generator=g) < rate
+    drop &= ~torch.isin(input_ids.cpu(), torch.tensor(list(keep_ids), dtype=input_ids.dtype))
+    return input_ids.masked_fill(drop.to(input_ids.device), unk_id)

@@ -41,7 +41,7 @@ from ie.training.checkpoints import (
     save_checkpoint,
 )
 from ie.training.config import METRICS, TrainConfig, resolve_mixed_precision, scratch_encoder_spec
-from ie.training.data import build_dataset, load_split, tokenizer_fingerprint, train_loader
+from ie.training.data import build_dataset, drop_tokens, load_split, tokenizer_fingerprint, train_loader
 from ie.training.evaluation import evaluate_model
 from ie.training.meter import StepMeter
 
@@ -197,8 +197,9 @@ def _train(
     stack.callback(meter.progress.close)  # an interrupted run's bar closes before train.py's last line
 
     done = state.global_step >= total_steps
+    keep_ids = sorted(set(tokenizer.all_special_ids))
     for epoch in range(state.epoch, epochs):
-        if done:
+        if done or patience_exhausted(state, cfg.early_stopping_patience):
             break
         loader.set_epoch(epoch)
         skip = state.batches_in_epoch  # a resumed run continues mid-epoch where the checkpoint was
@@ -207,6 +208,10 @@ def _train(
         model.train()
         meter.start()
         for batch in epoch_loader:
+            if cfg.token_dropout > 0:  # training only; the mask is fixed by seed, epoch, batch and rank
+                key = ((cfg.seed * 1_000_003 + epoch) * 1_000_003 + state.batches_in_epoch) * 1_009
+                batch = {**batch, "input_ids": drop_tokens(batch["input_ids"], cfg.token_dropout,
+                         tokenizer.unk_token_id, keep_ids, key + accelerator.process_index)}  # fmt: skip
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
@@ -246,6 +251,10 @@ def _train(
             save_best(accelerator, cfg, model, state, metrics)
         state.epoch, state.batches_in_epoch, state.seen_in_epoch = epoch + 1, 0, [0, 0]
         save_checkpoint(accelerator, cfg, state)
+        if patience_exhausted(state, cfg.early_stopping_patience) and not done:
+            logger.info("early stop after epoch %d: no better %s for %d epochs (best: epoch %d, %.4f)",
+                        epoch + 1, cfg.metric_for_best_model, cfg.early_stopping_patience,
+                        _best_epoch(state), state.best_metric)  # fmt: skip
     speed = meter.close()
 
     best = out / CHECKPOINTS / f"{BEST_PREFIX}{state.best_step:07d}"
@@ -258,6 +267,21 @@ def _train(
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return out
+
+
+def _best_epoch(state: TrainerState) -> int:
+    return next(h["epoch"] for h in state.history if h["step"] == state.best_step)
+
+
+def patience_exhausted(state: TrainerState, patience: int) -> bool:
+    """Whether the last ``patience`` evaluated epochs all failed to beat the best one (early stopping).
+
+    Read from the history alone, so every process decides alike (the figures are gathered) and a
+    resumed run stops where the uninterrupted one did."""
+    if patience <= 0 or state.best_step is None:
+        return False
+    best = next(i for i, h in enumerate(state.history) if h["step"] == state.best_step)
+    return len(state.history) - 1 - best >= patience
 
 
 def _resume(accelerator: Any, cfg: TrainConfig, tokenizer_sha256: str, encoder_path: str) -> TrainerState:
