@@ -20,7 +20,6 @@ texts and spec match.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ie.core.fileio import atomic_write_json
+from ie.core.hashing import sha256_json, sha256_text
 from ie.text.normalize import normalize
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -148,10 +148,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, min_frequency: int = 
 
 
 def _fingerprint(texts: Sequence[str], spec: EncoderSpec) -> str:
-    h = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode())
-    for t in texts:
-        h.update(hashlib.sha256(t.encode()).digest())
-    return h.hexdigest()[:16]
+    return sha256_json([asdict(spec), [sha256_text(t) for t in texts]])[:16]
 
 
 def build_encoder(

@@ -33,7 +33,6 @@ Generation is a pure function of (documents, factor, seed, gazetteer forms).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,6 +40,7 @@ from dataclasses import dataclass, replace
 from pyarabic.number import ArNumbers, text2number
 
 from ie.core.document import Document, Span
+from ie.core.hashing import sha256_text
 from ie.text.arabic import EASTERN_DIGITS, proclitic_readings, to_ascii_digits
 from ie.text.gazetteer import Gazetteer
 
@@ -251,7 +251,7 @@ def _pools(
 
 
 def _rng(seed: int, doc: Document, copy: int) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{copy}:{doc.id}:{doc.text}".encode()).hexdigest()
+    digest = sha256_text(f"{seed}:{copy}:{doc.id}:{doc.text}")
     return random.Random(digest)
 
 

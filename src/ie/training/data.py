@@ -4,7 +4,6 @@ content) and the length-grouped, resumable, rank-aware batches of the training l
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 import math
@@ -20,6 +19,7 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
+from ie.core.hashing import sha256_json, sha256_text
 from ie.model.features import FEATURES_VERSION, Coverage, Featurizer, collate
 from ie.training.config import TrainConfig
 
@@ -49,7 +49,7 @@ def load_split(cfg: TrainConfig) -> tuple[list[Document], list[Document], str]:
         train_docs = [d for d in docs if d.text not in held]
         split = f"train: {', '.join(map(str, train_paths))} minus held-out {', '.join(map(str, eval_paths))}"
     elif cfg.eval_ratio > 0:
-        ranked = sorted(docs, key=lambda d: hashlib.sha256(f"{cfg.seed}:{d.text}".encode()).hexdigest())
+        ranked = sorted(docs, key=lambda d: sha256_text(f"{cfg.seed}:{d.text}"))
         n_eval = max(1, round(len(docs) * cfg.eval_ratio))
         eval_docs, train_docs = ranked[:n_eval], ranked[n_eval:]
         split = (
@@ -84,7 +84,7 @@ def split_validation(extra: Sequence[Document], cfg: TrainConfig) -> tuple[list[
         raise ValueError(
             f"validation_articles {n}: extra_train_data has only {len(extra)} articles; keep some to train"
         )
-    ranked = sorted(extra, key=lambda d: hashlib.sha256(f"{cfg.seed}:{d.text}".encode()).hexdigest())
+    ranked = sorted(extra, key=lambda d: sha256_text(f"{cfg.seed}:{d.text}"))
     held = {id(d) for d in ranked[:n]}
     return [d for d in extra if id(d) not in held], ranked[:n]
 
@@ -102,20 +102,21 @@ def load_extra_train_docs(cfg: TrainConfig) -> list[Document]:
 
 
 def _docs_fingerprint(docs: Sequence[Document]) -> str:
-    h = hashlib.sha256()
-    for d in docs:
-        payload = [
-            d.id,
-            d.text,
-            [(s.id, s.start, s.end, s.label) for s in d.sorted_spans()],
-            sorted((r.head, r.tail, r.label) for r in d.relations),
+    return sha256_json(
+        [
+            [
+                d.id,
+                d.text,
+                [(s.id, s.start, s.end, s.label) for s in d.sorted_spans()],
+                sorted((r.head, r.tail, r.label) for r in d.relations),
+            ]
+            for d in docs
         ]
-        h.update(json.dumps(payload, ensure_ascii=False).encode())
-    return h.hexdigest()
+    )
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()
+    return sha256_text(tokenizer.backend_tokenizer.to_str())
 
 
 def build_dataset(featurizer: Featurizer, docs: Sequence[Document], cache_dir: str | os.PathLike[str]):
@@ -123,18 +124,16 @@ def build_dataset(featurizer: Featurizer, docs: Sequence[Document], cache_dir: s
     schema and document contents: a second run (or a resume) reads it back instead of re-tokenizing."""
     from datasets import Dataset, Features, List, Value, load_from_disk
 
-    key = hashlib.sha256(
-        json.dumps(
-            [
-                FEATURES_VERSION,
-                tokenizer_fingerprint(featurizer.tokenizer),
-                featurizer.max_length,
-                featurizer.stride,
-                featurizer.schema.to_dict(),
-                _docs_fingerprint(docs),
-            ]
-        ).encode()
-    ).hexdigest()[:20]
+    key = sha256_json(
+        [
+            FEATURES_VERSION,
+            tokenizer_fingerprint(featurizer.tokenizer),
+            featurizer.max_length,
+            featurizer.stride,
+            featurizer.schema.to_dict(),
+            _docs_fingerprint(docs),
+        ]
+    )[:20]
     path = Path(cache_dir) / f"features-{key}"
     if (path / "coverage.json").is_file():
         cov = Coverage(**json.loads((path / "coverage.json").read_text()))

@@ -9,8 +9,6 @@ split) becomes the final model in ``output_dir``, with its tokenizer and a model
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 
 from ie.core.document import Document
+from ie.core.hashing import sha256_json
 from ie.core.schema import SCHEMA
 from ie.model.encoder import build_encoder
 from ie.model.features import Featurizer
@@ -67,7 +66,7 @@ def resolve_encoder(cfg: TrainConfig, docs: Sequence[Document], cache_dir: Path)
         return cfg.model_name_or_path
     spec = scratch_encoder_spec(cfg)
     texts = sorted({d.text for d in docs})
-    key = hashlib.sha256(json.dumps([asdict(spec), texts], ensure_ascii=False).encode()).hexdigest()[:16]
+    key = sha256_json([asdict(spec), texts])[:16]
     return str(build_encoder(texts, cache_dir / f"encoder-{key}", spec))
 
 
