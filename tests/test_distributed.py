@@ -124,18 +124,24 @@ def test_launcher_precision_conflict_is_one_line_and_exit_2(tmp_path, monkeypatc
     assert not out.exists()
 
 
+def _launch_two(out, overrides, env=None, timeout=None) -> subprocess.CompletedProcess[str]:
+    """train.py under ``accelerate launch --multi_gpu`` with two processes (one CPU thread each)."""
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1"} if env is None else env
+    return subprocess.run(
+        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
+         "--main_process_port", str(free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
+         "--output_dir", str(out), *overrides],
+        cwd=ROOT, capture_output=True, text=True, check=False, env=env, timeout=timeout,
+    )  # fmt: skip
+
+
 def test_two_cpu_processes_train_as_one_group(tmp_path):
     """The documented command: two processes, one gloo group, every window once per epoch."""
     out, epochs, batch_size = tmp_path / "run", 4, 2
     overrides = [*SMALL, "--num_train_epochs", str(epochs), "--save_total_limit", "1",
                  "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"]  # fmt: skip
-    done = subprocess.run(
-        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-         "--main_process_port", str(free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
-         "--output_dir", str(out), *overrides],
-        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "ACCELERATE_USE_CPU": "1"},
-    )  # fmt: skip
+    done = _launch_two(out, overrides)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "train_results.json").read_text())
     history = results["history"]
@@ -215,14 +221,7 @@ def test_two_processes_stop_early_together_and_keep_the_best_epoch(tmp_path):
                  "--early_stopping_patience", "1", "--metric_for_best_model", "span_f1",
                  "--lr_scheduler_type", "constant", "--warmup_ratio", "0",
                  "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"]  # fmt: skip
-    done = subprocess.run(
-        [*ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1",
-         "--main_process_port", str(free_port()), str(ROOT / "train.py"), "--config", str(CPU_TINY),
-         "--output_dir", str(out), *overrides],
-        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "ACCELERATE_USE_CPU": "1"},
-        timeout=900,
-    )  # fmt: skip
+    done = _launch_two(out, overrides, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "train_results.json").read_text())
     scores = [h["span_f1"] for h in results["history"]]

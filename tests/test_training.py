@@ -395,7 +395,10 @@ def test_ctrl_c_prints_how_to_resume(tmp_path, two_articles):
     out = tmp_path / "run"
     args = ["--output_dir", str(out), "--train_data", str(two_articles), "--num_train_epochs", "50",
             "--save_steps", "1"]  # fmt: skip
-    run = subprocess.Popen(_train_py(*args), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C in a terminal: SIGINT with its default action, even where pytest itself runs as a
+    # background job (which starts with SIGINT ignored, and Python then keeps it ignored)
+    run = subprocess.Popen(_train_py(*args), cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         _wait_for(lambda: any((out / "checkpoints").glob("step-*")), "a checkpoint", run)
         run.send_signal(signal.SIGINT)
