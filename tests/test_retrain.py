@@ -288,3 +288,19 @@ def _copy(model: Path, staging: Path) -> Path:
     return Path(
         shutil.copytree(model, staging / "model", ignore=shutil.ignore_patterns("checkpoints", "cache"))
     )
+
+
+def test_every_event_the_webhook_accepts_queues_a_run(tiny_model, tmp_path):
+    """The worker and the ``/webhook`` route share one list of training events: an event the route
+    hands over (``ANNOTATION_DELETED`` of label-studio-ml-backend 2.x among them) is never ignored."""
+    from ie.serving.protocol import TRAIN_EVENTS
+
+    worker = RetrainWorker(ModelStore(tmp_path / "state", tiny_model), RetrainSettings(project_id=1),
+                           export=lambda project: [])  # fmt: skip
+    try:
+        for action in sorted(TRAIN_EVENTS):
+            answer = worker.notify(action, 1)
+            assert answer["queued"], (action, answer)
+        assert not worker.notify("PROJECT_UPDATED", 1)["queued"]
+    finally:
+        worker.close(30)

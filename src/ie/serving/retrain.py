@@ -1,8 +1,8 @@
 """Retraining from Label Studio annotations: a background worker the ``/webhook`` route notifies.
 
-Events: ``ANNOTATION_CREATED``, ``ANNOTATIONS_CREATED``, ``ANNOTATION_UPDATED``,
-``ANNOTATIONS_DELETED`` (Label Studio's webhooks) and ``START_TRAINING`` (the model settings'
-"Start training", sent to the backend's ``/webhook``) queue a run; any other action is ignored.
+Events: the annotation webhooks and ``START_TRAINING`` (the model settings' "Start training", sent
+to the backend's ``/webhook``), the one list :data:`ie.serving.protocol.TRAIN_EVENTS` the route also
+uses, queue a run; any other action is ignored.
 One training runs at a time; events that arrive meanwhile coalesce into exactly one follow-up run.
 
 A run:
@@ -54,13 +54,11 @@ from typing import Any
 from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
 from ie.core.hashing import bucket, sha256_json, sha256_text
+from ie.serving.protocol import TRAIN_EVENTS
 from ie.serving.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
-ANNOTATION_ACTIONS = frozenset(
-    {"ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"}
-)
 START_TRAINING = "START_TRAINING"
 STATE_FILE = "retrain_state.json"
 RECORD = "retrain.json"  # written into each retrained model: what it trained on, what judged it
@@ -181,7 +179,7 @@ class RetrainWorker:
 
     def notify(self, action: str, project_id: int | None) -> dict[str, Any]:
         """Queue a run for a relevant event and return at once; say why an event is ignored."""
-        relevant = action in ANNOTATION_ACTIONS or action == START_TRAINING
+        relevant = action in TRAIN_EVENTS
         wanted = self.settings.project_id
         with self._cond:
             if self._closed:
