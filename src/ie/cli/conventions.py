@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -49,3 +50,16 @@ def run_main(prog: str, main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+# HTTP basic auth between Label Studio and ie-serve: the names label-studio-ml-backend uses; ie-serve
+# checks them, ie-studio connect gives them to Label Studio
+USER_ENV, PASS_ENV = "BASIC_AUTH_USER", "BASIC_AUTH_PASS"
+
+
+def basic_auth_from_env() -> tuple[str, str] | None:
+    """(user, password) from the environment; ValueError when only one of them is set."""
+    user, password = os.environ.get(USER_ENV), os.environ.get(PASS_ENV)
+    if bool(user) != bool(password):
+        raise ValueError(f"set both {USER_ENV} and {PASS_ENV}, or neither")
+    return (user, password) if user and password else None

@@ -34,11 +34,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ie.cli.conventions import FAILED, OK, error, run_main, underscore_flags
+from ie.cli.conventions import (
+    FAILED,
+    OK,
+    PASS_ENV,
+    USER_ENV,
+    basic_auth_from_env,
+    error,
+    run_main,
+    underscore_flags,
+)
 from ie.model.files import check_model_dir
 
 PROG = "ie-serve"
-USER_ENV, PASS_ENV = "BASIC_AUTH_USER", "BASIC_AUTH_PASS"
 URL_ENV, KEY_ENV = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"  # as ie.annotation.client (no SDK import here)
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -153,14 +161,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def basic_auth_from_env() -> tuple[str, str] | None:
-    """(user, password) from the environment; ValueError when only one of them is set."""
-    user, password = os.environ.get(USER_ENV), os.environ.get(PASS_ENV)
-    if bool(user) != bool(password):
-        raise ValueError(f"set both {USER_ENV} and {PASS_ENV}, or neither")
-    return (user, password) if user and password else None
 
 
 class _Terminated(Exception):

@@ -16,7 +16,7 @@ from ie.annotation.labelstudio import (
 )
 from ie.annotation.markup import MarkupError, parse_markup
 from ie.annotation.stats import count_table
-from ie.cli.conventions import BAD_INPUT, FAILED, error, run_main, underscore_flags
+from ie.cli.conventions import BAD_INPUT, FAILED, basic_auth_from_env, error, run_main, underscore_flags
 from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
 
@@ -186,16 +186,15 @@ def cmd_next(args: argparse.Namespace) -> int:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     """Connect ``ie-serve`` to a project: predictions, and annotation webhooks for retraining."""
-    import os
-
     from ie.annotation import client as sc
 
-    user, password = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
-    if bool(user) != bool(password):
-        return _fail("set both BASIC_AUTH_USER and BASIC_AUTH_PASS (as for ie-serve), or neither")
+    try:
+        basic_auth = basic_auth_from_env()
+    except ValueError as e:
+        return _fail(f"{e} (as for ie-serve)")
     try:
         client = sc.StudioClient.connect(args.url, args.api_key)
-        done = sc.connect_backend(client, args.project, args.backend, (user, password) if user else None)
+        done = sc.connect_backend(client, args.project, args.backend, basic_auth)
     except sc.StudioError as e:
         return _fail(str(e), FAILED)
     hook = "no webhook (retraining events off)"
