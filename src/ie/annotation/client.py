@@ -28,6 +28,7 @@ from ie.annotation.labelstudio import (
     read_json,
     validate_tasks,
 )
+from ie.core.document import Document
 from ie.core.fileio import atomic_write_json
 from ie.core.schema import SCHEMA, Schema
 
@@ -226,13 +227,15 @@ def interface_problems(
     return problems
 
 
-def _checked(
-    tasks: Any, field: str, source: str, schema: Schema
-) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Our schema checks first; the config checks only on tasks that passed them (one error per problem)."""
-    _, problems = validate_tasks(tasks, field=field, schema=schema, source=source)
+def check_tasks(
+    tasks: Any, field: str, source: str, schema: Schema = SCHEMA
+) -> tuple[list[Document], list[Problem]]:
+    """Every check of ``field`` blocks: the schema's first, then the labeling config's (the SDK's
+    ``LabelInterface``) on the tasks that passed them, so each problem is reported once. Returns the
+    documents of the tasks that passed the schema checks, and all problems."""
+    docs, problems = validate_tasks(tasks, field=field, schema=schema, source=source)
     if not isinstance(tasks, list):
-        return [], problems
+        return docs, problems
     bad = {repr(p.task) for p in problems}
     refs = [(t.get("id", f"#{i}"), t) for i, t in enumerate(tasks) if isinstance(t, dict)]
     clean = [(ref, t) for ref, t in refs if repr(ref) not in bad]
@@ -242,7 +245,17 @@ def _checked(
             if block is not None and not block.get("model_version"):
                 problems.append(Problem(ref, None, "prediction without a model_version", source))
     problems += interface_problems(clean, field, source, schema)
-    return [t for _, t in refs], problems
+    return docs, problems
+
+
+def _checked(
+    tasks: Any, field: str, source: str, schema: Schema
+) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """The tasks (objects only) and every problem of :func:`check_tasks`."""
+    _, problems = check_tasks(tasks, field, source, schema)
+    if not isinstance(tasks, list):
+        return [], problems
+    return [t for t in tasks if isinstance(t, dict)], problems
 
 
 def read_inputs(

@@ -284,24 +284,19 @@ class RetrainWorker:
 
     def _pull(self, result: RunResult) -> tuple[list[Document], dict[str, str]]:
         """The project's valid annotated articles and their fingerprints; problems logged and skipped."""
-        from ie.annotation.client import StudioClient, interface_problems
-        from ie.annotation.labelstudio import validate_tasks
+        from ie.annotation.client import StudioClient, check_tasks
 
         if self._export is not None:
             tasks = self._export(result.project)
         else:
             tasks = StudioClient.connect().export_tasks(result.project)
         annotated = [t for t in tasks if _annotated(t)]
-        source = f"project {result.project}"
-        docs, problems = validate_tasks(annotated, "annotations", source=source)
-        bad = {repr(p.task) for p in problems}
-        refs = [(t.get("id", f"#{i}"), t) for i, t in enumerate(annotated)]
-        problems += interface_problems([(r, t) for r, t in refs if repr(r) not in bad], "annotations", source)
+        docs, problems = check_tasks(annotated, "annotations", f"project {result.project}")
         for p in problems:
             logger.warning("retrain: invalid annotation skipped: %s", p)
         bad = {str(p.task) for p in problems}
         result.invalid_tasks = sorted(bad)
-        by_id = {str(r): t for r, t in refs}
+        by_id = {str(t.get("id", f"#{i}")): t for i, t in enumerate(annotated)}
         valid = [d for d in docs if d.id not in bad]
         return valid, {d.id: _fingerprint(by_id[d.id]) for d in valid}
 
