@@ -14,6 +14,7 @@ for every word, the window where it sits farthest from an edge, so merging is de
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -438,6 +439,20 @@ class Featurizer:
         close()
         return spans
 
+    @functools.cached_property
+    def _iob2_transitions(self) -> tuple[Any, Any]:
+        """(is an ``I-`` tag [tags], log-penalty [prev, next]): ``I-X`` only after ``B-X`` or ``I-X``,
+        everything else after anything. A property of the tag set, computed once."""
+        import numpy as np
+
+        inside = np.array([tag.startswith("I-") for tag in self.tags])
+        allowed = np.ones((len(self.tags), len(self.tags)), dtype=bool)
+        for j, tag in enumerate(self.tags):
+            if inside[j]:
+                label = tag[2:]
+                allowed[:, j] = [prev in (f"B-{label}", f"I-{label}") for prev in self.tags]
+        return inside, np.where(allowed, 0.0, -np.inf)
+
     def best_tags(self, log_probs: Tensor) -> tuple[list[int], list[float]]:
         """The most probable IOB2-valid tag sequence of one text's words (Viterbi).
 
@@ -452,14 +467,7 @@ class Featurizer:
         n, t = lp.shape
         if n == 0:
             return [], []
-        inside = np.array([tag.startswith("I-") for tag in self.tags])
-        # allowed[prev, next]: I-X after B-X / I-X only; everything else after anything
-        allowed = np.ones((t, t), dtype=bool)
-        for j, tag in enumerate(self.tags):
-            if inside[j]:
-                label = tag[2:]
-                allowed[:, j] = [prev in (f"B-{label}", f"I-{label}") for prev in self.tags]
-        penalty = np.where(allowed, 0.0, -np.inf)
+        inside, penalty = self._iob2_transitions
         score = np.where(inside, -np.inf, lp[0])
         back = np.empty((n, t), dtype=np.int64)
         for w in range(1, n):
