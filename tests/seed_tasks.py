@@ -11,8 +11,9 @@ from pathlib import Path
 
 from modelkit import GOLD, ROOT, SEEDS
 
-from ie.annotation.labelstudio import is_word_char, load_documents
+from ie.annotation.labelstudio import load_documents
 from ie.core.document import Document, Relation, Span
+from ie.text.arabic import is_word_char
 
 # seed prefix -> (spans as (phrase, label, id), relations as (head id, relation, tail id))
 SEED_ANNOTATIONS: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from modelkit import GOLD
 
-from ie.annotation.labelstudio import load_documents, splits_word
+from ie.annotation.labelstudio import load_documents
 from ie.core.document import Document
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import DictionaryBaseline
 from ie.evaluation.metrics import score
+from ie.text.arabic import splits_word
 from ie.text.sentences import sentence_bounds
 
 

@@ -107,3 +107,18 @@ def test_seed_names_resolve_and_coverage(gazetteer):
     total = sum(coverage[label][1] for label in ("LOC", "ACTOR", "WEAPON"))
     # measured 0.61 (234 of 385); the rest are generic nouns (المنطقة، عناصرها، الأسلحة) and phrases
     assert hit / total >= 0.55, coverage
+
+
+def test_matcher_finds_whole_names_behind_proclitics_longest_first(gazetteer):
+    """One matcher for the gazetteer baseline and the model's prior: the proclitics و/ف + ب/ل/ك (and
+    لل for ال) stay in the match, a name inside a longer word is not a match, the longer name wins."""
+    from ie.text.gazetteer import Matcher
+
+    matcher = Matcher.from_gazetteer(gazetteer)
+    text = "قصفت قوات التحالف الدولي مواقع للميليشيات الإيرانية في الميادين وبريف ديرالزور الشرقي والبوكماليين"
+    found = [(text[s:e], label) for s, e, label in matcher.find(text)]
+    assert ("قوات التحالف الدولي", "ACTOR") in found and ("التحالف الدولي", "ACTOR") not in found
+    assert ("للميليشيات الإيرانية", "ACTOR") in found and ("الميادين", "LOC") in found
+    assert not any("البوكمال" in t for t, _ in found)  # inside a longer word
+    assert all(label in {"LOC", "FAC", "ACTOR", "WEAPON"} for _, label in found)
+    assert matcher.find("") == [] and matcher.find("مباراة كرة القدم انتهت بالتعادل") == []

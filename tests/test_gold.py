@@ -7,9 +7,10 @@ import re
 import pytest
 from modelkit import GOLD, ROOT, SEED_DIR
 
-from ie.annotation.labelstudio import load_documents, splits_word
+from ie.annotation.labelstudio import load_documents
 from ie.cli.studio import main as studio_main
 from ie.core.schema import SCHEMA
+from ie.text.arabic import splits_word
 
 GUIDELINES = ROOT / "docs" / "annotation_guidelines.md"
 

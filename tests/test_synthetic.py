@@ -7,8 +7,9 @@ import re
 import pytest
 from modelkit import GOLD, ROOT
 
-from ie.annotation.labelstudio import load_documents, splits_word
+from ie.annotation.labelstudio import load_documents
 from ie.cli.studio import main as studio_main
+from ie.text.arabic import splits_word
 
 SYN = ROOT / "data" / "synthetic"
 CORPUS = SYN / "synthetic.json"

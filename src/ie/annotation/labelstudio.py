@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -19,6 +18,7 @@ from xml.sax.saxutils import quoteattr
 
 from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA, Schema
+from ie.text.arabic import splits_word
 
 TEXT_NAME = "text"
 _WS = re.compile(r"\s+")
@@ -75,18 +75,6 @@ class ValidationError(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-def is_word_char(ch: str) -> bool:
-    """Letters, digits, combining marks and tatweel: what a span boundary may not split."""
-    return unicodedata.category(ch)[0] in "LNM"
-
-
-def splits_word(text: str, start: int, end: int) -> bool:
-    """True when a span boundary falls inside a word, where no BERT tokenizer can place it."""
-    return (start > 0 and is_word_char(text[start - 1]) and is_word_char(text[start])) or (
-        end < len(text) and is_word_char(text[end - 1]) and is_word_char(text[end])
-    )
 
 
 def _same_but_whitespace(a: str, b: str) -> bool:

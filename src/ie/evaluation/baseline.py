@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ie.annotation.labelstudio import splits_word
 from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA, Schema
-from ie.text.gazetteer import SECTIONS, Gazetteer
+from ie.text.arabic import splits_word
+from ie.text.gazetteer import Gazetteer, Matcher
 from ie.text.sentences import sentence_bounds
 
 METHOD = (
@@ -117,8 +117,6 @@ GAZETTEER_METHOD = (
     "crossings; actors: ACTOR; weapons: WEAPON) behind the proclitics و/ف + ب/ل/ك (لل for ال), longest "
     "first, whole words, no overlaps; the proclitics stay in the span, as the guidelines annotate"
 )
-# Proclitic strings a name may carry inside its word: conjunction, then preposition (ie.text.arabic).
-_PREFIXES = frozenset(c + p for c in ("", "و", "ف") for p in ("", "ب", "ل", "ك"))
 
 
 @dataclass
@@ -126,46 +124,19 @@ class GazetteerBaseline:
     """What the knowledge the model is given (the gazetteer) finds on its own: entities only. It has
     no triggers, so no relations and no events; its figures show what the model adds to the table."""
 
-    forms: dict[str, str]  # surface form -> span label, longest first
+    matcher: Matcher
 
     @classmethod
     def from_gazetteer(cls, gazetteer: Gazetteer | None = None) -> GazetteerBaseline:
-        gazetteer = gazetteer or Gazetteer.load()
-        forms: dict[str, str] = {}
-        for section in SECTIONS:
-            for form, entry in gazetteer.surface_forms(section).items():
-                forms.setdefault(form, entry.label)
-        return cls(dict(sorted(forms.items(), key=lambda kv: (-len(kv[0]), kv[0]))))
+        return cls(Matcher.from_gazetteer(gazetteer))
 
     def describe(self) -> dict[str, Any]:
-        return {"method": GAZETTEER_METHOD, "relation_rule": "none", "surface_forms": len(self.forms)}
+        return {"method": GAZETTEER_METHOD, "relation_rule": "none", "surface_forms": len(self.matcher.forms)}
 
     def predict_documents(self, docs: Sequence[Document]) -> list[Document]:
         return [self._predict_one(d.id, d.text) for d in docs]
 
     def _predict_one(self, doc_id: str, text: str) -> Document:
-        taken = bytearray(len(text))
-        found: list[tuple[int, int, str]] = []
-        for form, label in self.forms.items():
-            needles = [(form, _PREFIXES)]
-            if form.startswith("ال") and len(form) > 3:  # للميادين: ل + الميادين
-                needles.append(("لل" + form[2:], frozenset({"", "و", "ف"})))
-            for needle, prefixes in needles:
-                at = text.find(needle)
-                while at != -1:
-                    start = at
-                    while start > 0 and text[start - 1].isalpha() and at - start < 3:
-                        start -= 1
-                    end = at + len(needle)
-                    if (
-                        text[start:at] in prefixes
-                        and not (start > 0 and text[start - 1].isalpha())
-                        and not any(taken[start:end])
-                        and not splits_word(text, start, end)
-                    ):
-                        found.append((start, end, label))
-                        taken[start:end] = b"\x01" * (end - start)
-                    at = text.find(needle, at + 1)
-        found.sort()
+        found = self.matcher.find(text)
         spans = [Span(f"g{i + 1}", s, e, label, text[s:e]) for i, (s, e, label) in enumerate(found)]
         return Document(doc_id, text, spans)

@@ -25,10 +25,10 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ie.annotation.labelstudio import is_word_char
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
 from ie.core.scoring import exact_relation_tally, exact_span_tally, prf
+from ie.text.arabic import is_word_char
 
 MISSED = "(missed)"
 SPURIOUS = "(spurious)"

@@ -7,13 +7,17 @@ normalizer agree on what a mark, a digit or a proclitic is.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = [
     "ASCII_DIGITS",
     "EASTERN_DIGITS",
     "HAMZA_FOLD",
     "fold_letters",
+    "is_word_char",
     "proclitic_readings",
+    "splits_word",
+    "starts_new_mention",
     "starts_with_conjunction",
     "strip_marks",
     "to_ascii_digits",
@@ -83,3 +87,42 @@ def starts_with_conjunction(word: str, min_stem: int = 3) -> bool:
     """Whether ``word`` can be read as the conjunction و/ف + a word of ``min_stem`` letters or more
     (``والميادين``, ``وميليشيا``; not ``فرع``, ``وقت``): a coordination starts a new mention."""
     return word[:1] in _CONJUNCTIONS and len(word) > min_stem
+
+
+# Compass points (جنوب الحسكة، شرقي سوريا) and the head nouns of a place phrase (بريف، بمدينة).
+_COMPASS = re.compile(r"^ب?(?:شرق|غرب|شمال|جنوب)(?:ي|ا)?$")
+_PLACE_HEADS = ("ريف", "مدينة", "بلدة", "قرية", "حي", "منطقة", "محافظة", "بادية", "ناحية", "قضاء", "ال")
+_QUOTES = "\"'“”«»"
+
+
+def is_compass(word: str) -> bool:
+    """``جنوب``، ``شرقي``، ``بشمال``: a compass point (as a place phrase starts it), quotes aside."""
+    return bool(_COMPASS.match(strip_marks(word.strip(_QUOTES))))
+
+
+def starts_new_mention(word: str, previous: str = "") -> bool:
+    """Whether a mention that touches one of the same type and starts with ``word`` is a mention of
+    its own rather than the rest of the previous one (``previous``: that one's last word).
+
+    The guidelines annotate the longest complete mention, flat: a coordination (``والميادين``), a
+    compass point (``[[مدينة الشدادي]] [[جنوب الحسكة]]``) and ب + a place (``[[منطقة الجمعيات]]
+    [[بمدينة البوكمال]]``، ``[[حي طي]] [[بالقامشلي]]``) each start a new one; a second compass point
+    continues the first (``جنوب شرقي الميادين``)."""
+    bare = strip_marks(word.strip(_QUOTES))
+    if starts_with_conjunction(bare):
+        return True
+    if is_compass(bare):
+        return not is_compass(previous)
+    return bare.startswith("ب") and bare[1:].startswith(_PLACE_HEADS) and len(bare) > 3
+
+
+def is_word_char(ch: str) -> bool:
+    """Letters, digits, combining marks and tatweel: what a span boundary may not split."""
+    return unicodedata.category(ch)[0] in "LNM"
+
+
+def splits_word(text: str, start: int, end: int) -> bool:
+    """True when a span boundary falls inside a word, where no BERT tokenizer can place it."""
+    return (start > 0 and is_word_char(text[start - 1]) and is_word_char(text[start])) or (
+        end < len(text) and is_word_char(text[end - 1]) and is_word_char(text[end])
+    )

@@ -31,12 +31,21 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ie.text.arabic import HAMZA_FOLD, fold_letters, strip_marks
+from ie.text.arabic import HAMZA_FOLD, fold_letters, splits_word, strip_marks
 
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is never evaluated
     from importlib.resources.abc import Traversable
 
-__all__ = ["CATEGORIES", "DEFAULT_GAZETTEER", "SECTIONS", "Entry", "Gazetteer", "key", "spelling_variants"]
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_GAZETTEER",
+    "SECTIONS",
+    "Entry",
+    "Gazetteer",
+    "Matcher",
+    "key",
+    "spelling_variants",
+]
 
 # package data, not a path into the source tree: ``pip install .`` must find it too
 DEFAULT_GAZETTEER: Traversable = resources.files("ie") / "resources" / "gazetteer.yaml"
@@ -211,6 +220,58 @@ class Gazetteer:
                         f"and {entry.name!r}"
                     )
         return index
+
+
+# Proclitic strings a name may carry inside its word: conjunction, then preposition (ie.text.arabic).
+_PREFIXES = frozenset(c + p for c in ("", "و", "ف") for p in ("", "ب", "ل", "ك"))
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Exact matches of a gazetteer's spellings in a text, as the guidelines annotate a mention.
+
+    Every spelling (:meth:`Gazetteer.surface_forms`) is looked up behind the proclitics و/ف + ب/ل/ك
+    (and لل for ال: للميادين), whole words only, longest first, never overlapping a match already
+    placed; the proclitics stay inside the match (guidelines §4). Labels are the schema's
+    (:attr:`Entry.label`). The gazetteer baseline and the model's gazetteer prior both match with it.
+    """
+
+    forms: Mapping[str, str]  # surface form -> span label, longest first
+
+    @classmethod
+    def from_gazetteer(cls, gazetteer: Gazetteer | None = None) -> Matcher:
+        gazetteer = gazetteer or Gazetteer.load()
+        forms: dict[str, str] = {}
+        for section in SECTIONS:
+            for form, entry in gazetteer.surface_forms(section).items():
+                forms.setdefault(form, entry.label)
+        return cls(MappingProxyType(dict(sorted(forms.items(), key=lambda kv: (-len(kv[0]), kv[0])))))
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, label)`` of every match, in text order."""
+        taken = bytearray(len(text))
+        found: list[tuple[int, int, str]] = []
+        for form, label in self.forms.items():
+            needles = [(form, _PREFIXES)]
+            if form.startswith("ال") and len(form) > 3:  # للميادين: ل + الميادين
+                needles.append(("لل" + form[2:], frozenset({"", "و", "ف"})))
+            for needle, prefixes in needles:
+                at = text.find(needle)
+                while at != -1:
+                    start = at
+                    while start > 0 and text[start - 1].isalpha() and at - start < 3:
+                        start -= 1
+                    end = at + len(needle)
+                    if (
+                        text[start:at] in prefixes
+                        and not (start > 0 and text[start - 1].isalpha())
+                        and not any(taken[start:end])
+                        and not splits_word(text, start, end)
+                    ):
+                        found.append((start, end, label))
+                        taken[start:end] = b"\x01" * (end - start)
+                    at = text.find(needle, at + 1)
+        return sorted(found)
 
 
 def _entry(path: Any, section: str, i: int, item: Any) -> Entry:
