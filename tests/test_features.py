@@ -221,6 +221,23 @@ def test_touching_spans_of_one_type_are_one_mention_unless_coordinated():
     assert ("قوات", "ACTOR") in [(s.text, s.label) for s in split]
 
 
+def test_a_compass_point_or_a_place_behind_bi_starts_a_new_mention():
+    """The guidelines' flat places: ``[[مدينة الشدادي]] [[جنوب الحسكة]]``, ``[[منطقة الجمعيات]]
+    [[بمدينة البوكمال]]``; a second compass point (``جنوب`` + ``شرقي الميادين``) and an adjective
+    (``ريف ديرالزور`` + ``الشرقي``) continue the mention."""
+    f = _cpu_tiny_featurizer(6000)
+    text = "في مدينة الشدادي جنوب الحسكة ومنطقة الجمعيات بمدينة البوكمال وريف ديرالزور الشرقي جنوب شرقي الميادين"
+    (enc,) = f.encode([text])
+    starts = {"مدينة", "جنوب", "ومنطقة", "بمدينة", "وريف", "الشرقي", "شرقي"}
+    words = [text[w.start : w.end] for w in enc.words]
+    tags = [f.tag2id["O" if w == "في" else ("B-LOC" if w in starts else "I-LOC")] for w in words]
+    merged = f.to_spans(enc, f.decode(enc, tags, merge_adjacent=True))
+    assert [s.text for s in merged] == [
+        "مدينة الشدادي", "جنوب الحسكة", "ومنطقة الجمعيات", "بمدينة البوكمال", "وريف ديرالزور الشرقي",
+        "جنوب شرقي الميادين",
+    ]  # fmt: skip
+
+
 def test_featurizer_rejects_a_window_too_small_and_a_slow_tokenizer():
     with pytest.raises(ValueError, match="stride"):
         Featurizer(tokenizer(6000), SCHEMA, max_length=64, stride=40)

@@ -293,3 +293,40 @@ def test_window_search_memory_is_linear():
         sizes.append(_allocated_bytes(lambda s=starts, e=ends, f=first: best_windows(s, e, f, f + 1)))
     # the old ranges x windows comparison allocated 4x as much when the article doubled
     assert sizes[1] / sizes[0] < 2.5, sizes
+
+
+def test_gazetteer_prior_puts_its_names_in_and_a_confident_model_keeps_its_reading(predictor):
+    """``gazetteer_weight``: each exact gazetteer match multiplies the odds of its reading by
+    exp(weight) (:meth:`Featurizer.prior`). Off by default in the constructor (predictions unchanged);
+    a huge weight puts every match inside a span of its label (its own, or a longer one merged from
+    the model's touching span: ``قرية`` + ``الهري``); scores stay probabilities."""
+    from ie.text.gazetteer import Matcher
+
+    text = sorted((ROOT / "data/synthetic/articles").glob("*.txt"))[1].read_text(encoding="utf-8")
+    model, tokenizer = predictor.model, predictor.featurizer.tokenizer
+    f = predictor.featurizer
+    (enc,) = f.encode([text])
+    matches = Matcher.from_gazetteer().find(text)
+    assert len(matches) > 5
+    bias = f.prior(enc, [*matches, (1, 3, "LOC"), (matches[0][0], matches[0][1], "NOPE")], 2.0)
+    first = {w.start: i for i, w in enumerate(enc.words)}
+    s, e, label = matches[0]
+    assert bias[first[s], f.tag2id[f"B-{label}"]] == 2.0
+    assert int((bias != 0).sum()) == sum(
+        sum(1 for w in enc.words if s <= w.start and w.end <= e) for s, e, _ in matches
+    )  # one cell per matched word; the mid-word match and the unknown label add none
+
+    (plain,) = Predictor(model, tokenizer, "cpu").predict([text])
+    (off,) = Predictor(model, tokenizer, "cpu", gazetteer_weight=0.0).predict([text])
+    assert [(x.start, x.end, x.label, x.score) for x in off.spans] == [
+        (x.start, x.end, x.label, x.score) for x in plain.spans
+    ]
+    (forced,) = Predictor(model, tokenizer, "cpu", gazetteer_weight=50.0).predict([text])
+    assert all(
+        any(x.start <= s and e <= x.end and x.label == label for x in forced.spans) for s, e, label in matches
+    )
+    assert all(0.0 < x.score <= 1.0 and text[x.start : x.end] == x.text for x in forced.spans)
+    ids = {x.id for x in forced.spans}
+    assert all(r.head in ids and r.tail in ids for r in forced.relations)
+    with pytest.raises(ValueError, match="gazetteer_weight"):
+        Predictor(model, tokenizer, "cpu", gazetteer_weight=-1.0)

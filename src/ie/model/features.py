@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
-from ie.text.arabic import starts_with_conjunction
+from ie.text.arabic import starts_new_mention
 from ie.text.normalize import normalize
 from ie.text.sentences import sentence_bounds
 
@@ -414,7 +414,10 @@ class Featurizer:
                 and prev is not None
                 and prev.label == label
                 and enc.text[prev.end : start].isspace()
-                and not starts_with_conjunction(enc.text[start : enc.words[fw].end])
+                and not starts_new_mention(
+                    enc.text[start : enc.words[fw].end],
+                    enc.text[enc.words[prev.last_word].start : prev.end],
+                )
             ):
                 n_prev = prev.last_word - prev.first_word + 1
                 total += prev.score * n_prev
@@ -480,6 +483,28 @@ class Featurizer:
         best.reverse()
         probs = np.exp(lp[np.arange(n), best]).tolist()
         return best, probs
+
+    def prior(self, enc: EncodedText, matches: Sequence[tuple[int, int, str]], weight: float) -> Tensor:
+        """Log-space bonus ``[words, tags]``: ``weight`` on the tags that spell each ``(start, end,
+        label)`` match (``B-label`` on its first word, ``I-label`` on the others).
+
+        Added to the model's word log-probabilities and renormalized, it is a prior from outside
+        knowledge (gazetteer matches, :class:`ie.text.gazetteer.Matcher`): the model's odds of the
+        matched reading are multiplied by ``exp(weight)``, so a confident model still overrules it.
+        A match whose ends are not word boundaries of ``enc``, or whose label the schema lacks, is
+        ignored."""
+        import torch
+
+        first = {w.start: i for i, w in enumerate(enc.words)}
+        last = {w.end: i for i, w in enumerate(enc.words)}
+        bias = torch.zeros(len(enc.words), len(self.tags))
+        for start, end, label in matches:
+            fw, lw = first.get(start), last.get(end)
+            if fw is None or lw is None or lw < fw or f"B-{label}" not in self.tag2id:
+                continue
+            bias[fw, self.tag2id[f"B-{label}"]] += weight
+            bias[fw + 1 : lw + 1, self.tag2id[f"I-{label}"]] += weight
+        return bias
 
     def to_spans(self, enc: EncodedText, decoded: Sequence[DecodedSpan], prefix: str = "p") -> list[Span]:
         return [

@@ -19,6 +19,7 @@ import torch
 from ie.core.document import Document, Relation
 from ie.model.features import EncodedText, Featurizer, best_windows, pad
 from ie.model.modeling import JointModel
+from ie.text.gazetteer import Matcher
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
 _CHUNK_BATCHES = 8
@@ -43,6 +44,7 @@ class Predictor:
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
+        gazetteer_weight: float = 0.0,
     ):
         """``decoding``: ``viterbi`` (the best IOB2-valid tag sequence, :meth:`Featurizer.best_tags`)
         or ``greedy`` (each word's most probable tag). ``merge_adjacent``: touching spans of one type
@@ -50,7 +52,10 @@ class Predictor:
         token-classification pipeline does; the defaults are what the annotation guidelines ask for
         (leave-one-article-out figures: README "Held-out figures"). ``min_span_score``: a span is
         kept when the mean probability of its words' tags is at least this (0.5: better than even odds;
-        a Viterbi path can pass through tags the model doubts), before relations are scored."""
+        a Viterbi path can pass through tags the model doubts), before relations are scored.
+        ``gazetteer_weight``: the region's gazetteer as a prior on the tags (:meth:`Featurizer.prior`):
+        each exact gazetteer match multiplies the model's odds of reading it as the gazetteer does by
+        ``exp(weight)`` before decoding; spans and scores come from that posterior (0: off)."""
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.decoding = decoding
@@ -58,6 +63,10 @@ class Predictor:
         if not 0.0 <= min_span_score <= 1.0:
             raise ValueError(f"min_span_score must be in [0, 1], not {min_span_score}")
         self.min_span_score = min_span_score
+        if gazetteer_weight < 0:
+            raise ValueError(f"gazetteer_weight must be >= 0, not {gazetteer_weight}")
+        self.gazetteer_weight = gazetteer_weight
+        self.matcher = Matcher.from_gazetteer() if gazetteer_weight else None
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         if next(model.parameters()).device != self.device:
@@ -78,6 +87,7 @@ class Predictor:
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
+        gazetteer_weight: float = 0.0,
     ) -> Predictor:
         """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
         model in bfloat16 (GPUs, and CPUs with AVX512-BF16/AMX, where matmuls run ~4x faster than
@@ -97,7 +107,7 @@ class Predictor:
         elif precision == "int8":
             quantize_int8(model)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        return cls(model, tokenizer, device, decoding, merge_adjacent, min_span_score)
+        return cls(model, tokenizer, device, decoding, merge_adjacent, min_span_score, gazetteer_weight)
 
     @torch.inference_mode()
     def predict(
@@ -134,7 +144,8 @@ class Predictor:
         hidden_states: list[torch.Tensor] = []
         tag_scores: list[torch.Tensor] = []  # per batch [rows, width]: probability of the best tag
         tag_ids: list[torch.Tensor] = []
-        tag_logp: list[torch.Tensor] = []  # per batch [rows, width, tags] (viterbi decoding only)
+        tag_logp: list[torch.Tensor] = []  # per batch [rows, width, tags] (viterbi or a prior only)
+        keep_logp = self.decoding == "viterbi" or self.matcher is not None
         where: dict[tuple[int, int], tuple[int, int]] = {}  # (text, window) -> (batch, row)
         for b in range(0, len(items), batch_size):
             batch = items[b : b + batch_size]
@@ -149,7 +160,7 @@ class Predictor:
             score, tag = logp.max(-1)
             tag_scores.append(score.exp().cpu())
             tag_ids.append(tag.cpu())
-            if self.decoding == "viterbi":
+            if keep_logp:
                 tag_logp.append(logp.cpu())
             hidden_states.append(hidden)
             for r, (i, k) in enumerate(batch):
@@ -177,7 +188,15 @@ class Predictor:
                 base.append(base[-1] + we - ws)
             index = torch.tensor(base[:-1])[k] + first - starts[k]
             if flat_logp:
-                word_tags, word_scores = f.best_tags(torch.cat(flat_logp)[index])
+                word_logp = torch.cat(flat_logp)[index]
+                if self.matcher is not None:
+                    prior = f.prior(enc, self.matcher.find(enc.text), self.gazetteer_weight)
+                    word_logp = (word_logp + prior).log_softmax(-1)
+                if self.decoding == "viterbi":
+                    word_tags, word_scores = f.best_tags(word_logp)
+                else:
+                    best_logp, best = word_logp.max(-1)
+                    word_tags, word_scores = best.tolist(), best_logp.exp().tolist()
             else:
                 word_tags = torch.cat(flat_tags)[index].tolist()
                 word_scores = torch.cat(flat_scores)[index].tolist()
