@@ -226,7 +226,10 @@ def test_a_compass_point_or_a_place_behind_bi_starts_a_new_mention():
     [[بمدينة البوكمال]]``; a second compass point (``جنوب`` + ``شرقي الميادين``) and an adjective
     (``ريف ديرالزور`` + ``الشرقي``) continue the mention."""
     f = _cpu_tiny_featurizer(6000)
-    text = "في مدينة الشدادي جنوب الحسكة ومنطقة الجمعيات بمدينة البوكمال وريف ديرالزور الشرقي جنوب شرقي الميادين"
+    text = (
+        "في مدينة الشدادي جنوب الحسكة ومنطقة الجمعيات بمدينة البوكمال"
+        " وريف ديرالزور الشرقي جنوب شرقي الميادين"
+    )
     (enc,) = f.encode([text])
     starts = {"مدينة", "جنوب", "ومنطقة", "بمدينة", "وريف", "الشرقي", "شرقي"}
     words = [text[w.start : w.end] for w in enc.words]

@@ -115,7 +115,10 @@ def test_matcher_finds_whole_names_behind_proclitics_longest_first(gazetteer):
     from ie.text.gazetteer import Matcher
 
     matcher = Matcher.from_gazetteer(gazetteer)
-    text = "قصفت قوات التحالف الدولي مواقع للميليشيات الإيرانية في الميادين وبريف ديرالزور الشرقي والبوكماليين"
+    text = (
+        "قصفت قوات التحالف الدولي مواقع للميليشيات الإيرانية في الميادين"
+        " وبريف ديرالزور الشرقي والبوكماليين"
+    )
     found = [(text[s:e], label) for s, e, label in matcher.find(text)]
     assert ("قوات التحالف الدولي", "ACTOR") in found and ("التحالف الدولي", "ACTOR") not in found
     assert ("للميليشيات الإيرانية", "ACTOR") in found and ("الميادين", "LOC") in found
