@@ -116,8 +116,7 @@ def test_matcher_finds_whole_names_behind_proclitics_longest_first(gazetteer):
 
     matcher = Matcher.from_gazetteer(gazetteer)
     text = (
-        "قصفت قوات التحالف الدولي مواقع للميليشيات الإيرانية في الميادين"
-        " وبريف ديرالزور الشرقي والبوكماليين"
+        "قصفت قوات التحالف الدولي مواقع للميليشيات الإيرانية في الميادين وبريف ديرالزور الشرقي والبوكماليين"
     )
     found = [(text[s:e], label) for s, e, label in matcher.find(text)]
     assert ("قوات التحالف الدولي", "ACTOR") in found and ("التحالف الدولي", "ACTOR") not in found
