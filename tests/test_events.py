@@ -13,9 +13,9 @@ from pyarabic.number import text2number
 from ie.core.document import Document, Relation, Span
 from ie.core.schema import SCHEMA
 from ie.evaluation.event_metrics import STRIKE_ROLES, event_scores
-from ie.events.assembly import AIR_STRIKE, SHELLING, UNSPECIFIED, assemble, sub_event_type
+from ie.events.assembly import AIR_STRIKE, SHELLING, UNSPECIFIED, AssemblyOptions, assemble, sub_event_type
 from ie.events.canonical import AliasTable, fold
-from ie.events.quantities import Quantity, parse_quantity, parse_quantity_at
+from ie.events.quantities import Quantity, count_near, parse_quantity, parse_quantity_at
 from ie.events.timexpr import resolve_date
 
 SEED_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SEEDS}
@@ -470,7 +470,8 @@ def test_missing_relations_cost_argument_recall_and_counts(gold):
     pred = [
         dataclasses.replace(d, relations=[r for r in d.relations if r.label not in dropped]) for d in gold
     ]
-    scores = event_scores(gold, pred)
+    no_context = AssemblyOptions(count_from_context=False)
+    scores = event_scores(gold, pred, options=no_context)
     assert scores["strike_f1"] == scores["casualty_recall"] == 1.0
     # without its count, seed 003's restated figure (one casualty in the gold) is no longer
     # recognisable as one fact: its two restatements come out as casualties of their own; so does
@@ -481,6 +482,17 @@ def test_missing_relations_cost_argument_recall_and_counts(gold):
     for role in ("attackers", "targets", "locations", "instruments"):
         assert scores[f"argument_{role}_f1"] == 1.0
     assert scores["casualty_count_accuracy"] == 0.0
+    # count_from_context (the default) reads the figures the text writes by the casualty words:
+    # all but one come back (seed 003's restated total, written away from its trigger), and seed
+    # 000's second source is recognised again ("عن مقتل اثنين")
+    read = event_scores(gold, pred)
+    assert read["casualty_count_accuracy"] == pytest.approx(
+        (read["n_casualty_counts"] - 1) / read["n_casualty_counts"]
+    )
+    assert read["n_pred_casualties"] == read["n_gold_casualties"] + 2
+    assert {k: read[k] for k in read if k.startswith("argument_")} == {
+        k: scores[k] for k in scores if k.startswith("argument_")
+    }
     # micro over roles: every gold argument but the 9 times and 28 victims is still found (names are
     # sets per event: seed 000's two-source casualty holds its victims once, so 302, not issue 9's
     # hand count of 303)
@@ -498,3 +510,28 @@ def test_scores_need_paired_texts(gold):
         event_scores(gold[:2], gold[1:3])
     with pytest.raises(ValueError, match="gold documents"):
         event_scores(gold, gold[:2])
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "coordinated", "count"),
+    [
+        ("أسفرت عن مقتل خمسة عناصر", "مقتل", (), "خمسة"),
+        ("ما تسبب بوقوع 3 إصابات بين جنود", "إصابات", (), "3"),
+        ("ومقتل وإصابة العشرات من عناصر", "ومقتل", ("وإصابة",), "العشرات"),
+        ("ومقتل وإصابة العشرات من عناصر", "وإصابة", ("ومقتل",), "العشرات"),
+        ("بلغت 5 قتلى و3 جرحى", "قتلى", ("جرحى",), "5"),
+        ("بلغت 5 قتلى و3 جرحى", "جرحى", ("قتلى",), "و3"),
+        ("الميليشيات وعدد من الجرحى، فيما", "الجرحى", (), "وعدد"),
+        ("فيما قتل عدد كبير من قادة", "قتل", (), "عدد كبير"),
+        ("أسفرت عن عدة إصابات محدودة", "إصابات", (), "عدة"),
+        ("من دون أن تذكر عدد قتلاها.", "قتلاها", (), None),  # "the number of", not "a number of"
+        ("ما أدى إلى مقتل قائد ميداني", "مقتل", (), None),
+        ("أعلن عن مقتل الأحد الماضي", "مقتل", (), None),  # a day, not "one"
+        ("ما أدى إلى مقتل، بحسب المصدر، 3", "مقتل", (), None),  # punctuation ends the phrase
+    ],
+)
+def test_a_count_written_by_a_casualty_word_is_found_with_exact_offsets(text, word, coordinated, count):
+    start = text.index(word)
+    skip = tuple((text.index(w), text.index(w) + len(w)) for w in coordinated)
+    found = count_near(text, start, start + len(word), skip)
+    assert (text[found[0] : found[1]] if found else None) == count

@@ -28,7 +28,7 @@ from typing import Any
 
 from ie.core.document import Document
 from ie.core.scoring import Tally, prf
-from ie.events.assembly import ArticleEvents, Casualty, Mention, Strike, assemble
+from ie.events.assembly import ArticleEvents, AssemblyOptions, Casualty, Mention, Strike, assemble
 from ie.events.canonical import AliasTable, fold
 
 STRIKE_ROLES = ("attackers", "targets", "locations", "instruments", "time")
@@ -71,6 +71,7 @@ def event_scores(
     pred_docs: Sequence[Document],
     aliases: AliasTable | None = None,
     article_dates: Sequence[date | None] | None = None,
+    options: AssemblyOptions | None = None,
 ) -> dict[str, float]:
     """Event-level P/R/F1 and accuracies over paired documents (same order, same texts).
 
@@ -78,6 +79,7 @@ def event_scores(
     ``argument_<role>_{precision,recall,f1}``, ``casualty_{precision,recall,f1}``,
     ``casualty_count_accuracy``, ``casualty_link_accuracy``, and the counts behind them
     (``n_gold_strikes``, ``n_pred_strikes``, ``n_matched_strikes``, ``n_gold_casualties``, ...).
+    ``options``: the assembly options of both sides (default: :class:`AssemblyOptions`).
     """
     if len(gold_docs) != len(pred_docs):
         raise ValueError(f"{len(gold_docs)} gold documents but {len(pred_docs)} predicted ones")
@@ -90,7 +92,7 @@ def event_scores(
     for g_doc, p_doc, day in zip(gold_docs, pred_docs, dates, strict=True):
         if g_doc.text != p_doc.text:
             raise ValueError(f"document {g_doc.id}: gold and predicted texts differ; pair them by article")
-        gold, pred = assemble(g_doc, day, aliases), assemble(p_doc, day, aliases)
+        gold, pred = assemble(g_doc, day, aliases, options), assemble(p_doc, day, aliases, options)
         _score_article(gold, pred, counts, n)
 
     out: dict[str, float] = {}

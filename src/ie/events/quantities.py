@@ -206,3 +206,59 @@ def _followed_by(words: list[str], phrases: tuple[str, ...]) -> bool:
             if len(rest) >= n and fold(" ".join(rest[:n])) == fold(phrase):
                 return True
     return False
+
+
+# Words that read as a number but, right by a casualty word, name a day: "مقتل ... الأحد".
+_NOT_COUNTS = frozenset(fold(w) for w in ("الأحد", "الاثنين", "احد", "أحد"))
+_WORD = re.compile(r"[^\s،,.:;؛!?؟()\"“”«»]+")
+
+
+def _count_word(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """The extent of the count phrase that starts at word ``m`` (``عدد كبير`` takes two words)."""
+    word = m.group()
+    if fold(word) in _NOT_COUNTS or parse_quantity(word) is None:
+        return None
+    nxt = _WORD.match(text, m.end() + 1) if text[m.end() : m.end() + 1] == " " else None
+    if nxt is not None and _vague([word, nxt.group()]) != _vague([word]):
+        return m.start(), nxt.end()
+    return m.start(), m.end()
+
+
+def count_near(
+    text: str, start: int, end: int, skip: tuple[tuple[int, int], ...] = ()
+) -> tuple[int, int] | None:
+    """The count phrase written right by a casualty word ``text[start:end]`` that no ``count``
+    relation gave: the word just before it (``3 إصابات``، ``عدة إصابات``; also ``عدد من الجرحى``), or
+    just after it (``مقتل خمسة``، ``إصابة 6``), past a coordinated casualty word in ``skip``
+    (``عدد`` right before the word is "the number of", ``عدد قتلاها``: no count)
+    (``مقتل وإصابة عدد من``). A figure followed by a casualty word in ``skip`` is that word's
+    (``5 قتلى و3 جرحى``). Returns the phrase's exact ``(start, end)``, to be read with
+    :func:`parse_quantity_at`; None when no count is written there."""
+    before = text[max(0, start - 40) : start]
+    words = list(_WORD.finditer(before))
+    tail = before[words[-1].end() :] if words else ""
+    if words and tail == " ":
+        last = words[-1]
+        joined = len(words) > 1 and before[words[-2].end() : last.start()] == " "
+        partitive = fold(last.group()) == fold("من") and joined  # عدد من الجرحى
+        if partitive:
+            last = words[-2]
+        the_number_of = not partitive and any(fold(f) == fold("عدد") for f in _forms(last.group()))
+        found = None if the_number_of else _count_word(before, last)  # عدد قتلاها: "the number of"
+        if found is not None and found[1] <= len(before):
+            shift = start - len(before)
+            return found[0] + shift, found[1] + shift
+    pos = end
+    for s, e in skip:
+        if text[pos : pos + 1] == " " and s == pos + 1:
+            pos = e
+    m = _WORD.match(text, pos + 1) if text[pos : pos + 1] == " " else None
+    if m is None:
+        return None
+    found = _count_word(text, m)
+    if found is None:
+        return None
+    after = _WORD.match(text, found[1] + 1) if text[found[1] : found[1] + 1] == " " else None
+    if after is not None and any(s == after.start() for s, _ in skip):
+        return None
+    return found
