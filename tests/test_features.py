@@ -240,6 +240,27 @@ def test_a_compass_point_or_a_place_behind_bi_starts_a_new_mention():
     ]  # fmt: skip
 
 
+def test_a_trigger_takes_the_kind_of_attack_after_it_and_no_verb():
+    """§6.7: ``[[غارات جوية وصاروخية|ATTACK]]``: a kind-of-attack adjective the model left outside (O)
+    or opened as a span of its own joins the trigger; a touching verb does not (``الغارات`` +
+    ``استهدفت``: "a verb that continues an event noun is not a second trigger"), nor does an
+    intensity word (``لقصف مكثف``)."""
+    f = _cpu_tiny_featurizer(6000)
+    text = "شنت الطائرات غارات جوية وصاروخية ثم هجمات صاروخية ثم الغارات استهدفت المواقع بعد قصف مكثف"
+    (enc,) = f.encode([text])
+    by_word = {"شنت": "O", "الطائرات": "B-WEAPON", "غارات": "B-ATTACK", "جوية": "O", "وصاروخية": "O",
+               "ثم": "O", "هجمات": "B-ATTACK", "صاروخية": "B-ATTACK", "الغارات": "B-ATTACK",
+               "استهدفت": "B-ATTACK", "المواقع": "B-FAC", "بعد": "O",
+               "قصف": "B-ATTACK", "مكثف": "O"}  # fmt: skip
+    tags = [f.tag2id[by_word[text[w.start : w.end]]] for w in enc.words]
+    merged = f.to_spans(enc, f.decode(enc, tags, merge_adjacent=True))
+    assert [s.text for s in merged if s.label == "ATTACK"] == [
+        "غارات جوية وصاروخية", "هجمات صاروخية", "الغارات", "استهدفت", "قصف",
+    ]  # fmt: skip
+    plain = f.to_spans(enc, f.decode(enc, tags))
+    assert ["غارات", "هجمات", "صاروخية"] == [s.text for s in plain if s.label == "ATTACK"][:3]
+
+
 def test_featurizer_rejects_a_window_too_small_and_a_slow_tokenizer():
     with pytest.raises(ValueError, match="stride"):
         Featurizer(tokenizer(6000), SCHEMA, max_length=64, stride=40)

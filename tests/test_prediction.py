@@ -15,6 +15,7 @@ import torch
 from modelkit import ROOT, SEEDS
 from torch.profiler import ProfilerActivity, profile
 
+from ie.core.schema import SCHEMA
 from ie.model import features, prediction
 from ie.model.features import Featurizer, best_windows
 from ie.model.prediction import Predictor, _window_pairs
@@ -330,3 +331,36 @@ def test_gazetteer_prior_puts_its_names_in_and_a_confident_model_keeps_its_readi
     assert all(r.head in ids and r.tail in ids for r in forced.relations)
     with pytest.raises(ValueError, match="gazetteer_weight"):
         Predictor(model, tokenizer, "cpu", gazetteer_weight=-1.0)
+
+
+def test_feared_or_planned_attacks_are_not_triggers(predictor):
+    """``drop_hypothetical`` (on by default): a trigger after a cue of a feared, planned or threatened
+    attack is dropped before relations; in the gold data (seeds and synthetic corpus) no trigger
+    follows such a cue, and 25 attack words that are not triggers do."""
+    from ie.annotation.labelstudio import load_documents
+    from ie.text.arabic import after_hypothetical_cue
+
+    text = "نزح الأهالي خوفاً من تكرار القصف، وتوعدت الميليشيات بمزيد من الهجمات."
+    text += " وشنت الطائرات غارات جوية على المواقع."
+    assert after_hypothetical_cue(text, text.index("القصف")) and after_hypothetical_cue(
+        text, text.index("الهجمات")
+    )
+    assert not after_hypothetical_cue(text, text.index("غارات"))
+    docs = load_documents(ROOT / "data/annotations/seeds.json") + load_documents(
+        ROOT / "data/synthetic/synthetic.json"
+    )
+    assert not [
+        s.text
+        for d in docs
+        for s in d.spans
+        if SCHEMA.is_trigger(s.label) and after_hypothetical_cue(d.text, s.start)
+    ]
+
+    model, tokenizer = predictor.model, predictor.featurizer.tokenizer
+    (kept,) = Predictor(model, tokenizer, "cpu", drop_hypothetical=False, min_span_score=0.0).predict([text])
+    (dropped,) = Predictor(model, tokenizer, "cpu", min_span_score=0.0).predict([text])
+    cued = [s for s in kept.spans if SCHEMA.is_trigger(s.label) and after_hypothetical_cue(text, s.start)]
+    assert cued  # the model reads the feared and the threatened attack as triggers
+    assert [(s.start, s.end, s.label) for s in dropped.spans] == [
+        (s.start, s.end, s.label) for s in kept.spans if s not in cued
+    ]

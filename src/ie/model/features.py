@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ie.core.document import Document, Span
 from ie.core.schema import SCHEMA, Schema
-from ie.text.arabic import starts_new_mention
+from ie.text.arabic import is_attack_modifier, starts_new_mention
 from ie.text.normalize import normalize
 from ie.text.sentences import sentence_bounds
 
@@ -409,14 +409,16 @@ class Featurizer:
             label, fw, lw, total = cur
             start, end = enc.words[fw].start, enc.words[lw].end
             prev = spans[-1] if spans else None
+            first = enc.text[start : enc.words[fw].end]
             if (
                 merge_adjacent
                 and prev is not None
                 and prev.label == label
                 and enc.text[prev.end : start].isspace()
-                and not starts_new_mention(
-                    enc.text[start : enc.words[fw].end],
-                    enc.text[enc.words[prev.last_word].start : prev.end],
+                and (
+                    is_attack_modifier(first)  # a trigger continues only with its kind (غارات + جوية)
+                    if self.schema.is_trigger(label)
+                    else not starts_new_mention(first, enc.text[enc.words[prev.last_word].start : prev.end])
                 )
             ):
                 n_prev = prev.last_word - prev.first_word + 1
@@ -440,6 +442,21 @@ class Featurizer:
             else:
                 cur[2], cur[3] = w, cur[3] + score
         close()
+        if merge_adjacent:  # غارات [جوية]: the kind of attack the model left outside its trigger
+            for i, d in enumerate(spans):
+                w = d.last_word + 1
+                while (
+                    self.schema.is_trigger(d.label)
+                    and w < len(enc.words)
+                    and self.tags[tag_ids[w]] == "O"
+                    and enc.text[enc.words[w - 1].end : enc.words[w].start].isspace()
+                    and is_attack_modifier(enc.text[enc.words[w].start : enc.words[w].end])
+                ):
+                    w += 1
+                if w > d.last_word + 1:
+                    spans[i] = DecodedSpan(
+                        d.start, enc.words[w - 1].end, d.label, d.score, d.first_word, w - 1
+                    )
         return spans
 
     @functools.cached_property

@@ -19,6 +19,7 @@ import torch
 from ie.core.document import Document, Relation
 from ie.model.features import EncodedText, Featurizer, best_windows, pad
 from ie.model.modeling import JointModel
+from ie.text.arabic import after_hypothetical_cue
 from ie.text.gazetteer import Matcher
 
 # Windows whose hidden states are kept at once, in batches: bounds memory on very long inputs.
@@ -45,6 +46,7 @@ class Predictor:
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
         gazetteer_weight: float = 0.0,
+        drop_hypothetical: bool = True,
     ):
         """``decoding``: ``viterbi`` (the best IOB2-valid tag sequence, :meth:`Featurizer.best_tags`)
         or ``greedy`` (each word's most probable tag). ``merge_adjacent``: touching spans of one type
@@ -55,7 +57,10 @@ class Predictor:
         a Viterbi path can pass through tags the model doubts), before relations are scored.
         ``gazetteer_weight``: the region's gazetteer as a prior on the tags (:meth:`Featurizer.prior`):
         each exact gazetteer match multiplies the model's odds of reading it as the gazetteer does by
-        ``exp(weight)`` before decoding; spans and scores come from that posterior (0: off)."""
+        ``exp(weight)`` before decoding; spans and scores come from that posterior (0: off).
+        ``drop_hypothetical``: a trigger right after a cue of a feared, planned or threatened attack
+        (``خوفاً من``، ``تحسباً لأي``، ``لشن``; :func:`ie.text.arabic.after_hypothetical_cue`) is not an
+        event (guidelines), and is dropped before relations are scored."""
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {decoding!r}")
         self.decoding = decoding
@@ -66,6 +71,7 @@ class Predictor:
         if gazetteer_weight < 0:
             raise ValueError(f"gazetteer_weight must be >= 0, not {gazetteer_weight}")
         self.gazetteer_weight = gazetteer_weight
+        self.drop_hypothetical = drop_hypothetical
         self.matcher = Matcher.from_gazetteer() if gazetteer_weight else None
         self.model = model
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -88,6 +94,7 @@ class Predictor:
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
         gazetteer_weight: float = 0.0,
+        drop_hypothetical: bool = True,
     ) -> Predictor:
         """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
         model in bfloat16 (GPUs, and CPUs with AVX512-BF16/AMX, where matmuls run ~4x faster than
@@ -107,7 +114,9 @@ class Predictor:
         elif precision == "int8":
             quantize_int8(model)
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        return cls(model, tokenizer, device, decoding, merge_adjacent, min_span_score, gazetteer_weight)
+        return cls(model, tokenizer, device, decoding=decoding, merge_adjacent=merge_adjacent,
+                   min_span_score=min_span_score, gazetteer_weight=gazetteer_weight,
+                   drop_hypothetical=drop_hypothetical)  # fmt: skip
 
     @torch.inference_mode()
     def predict(
@@ -202,6 +211,12 @@ class Predictor:
                 word_scores = torch.cat(flat_scores)[index].tolist()
             decoded = f.decode(enc, word_tags, word_scores, self.merge_adjacent)
             decoded = [d for d in decoded if d.score >= self.min_span_score]
+            if self.drop_hypothetical:
+                decoded = [
+                    d
+                    for d in decoded
+                    if not (self.schema.is_trigger(d.label) and after_hypothetical_cue(enc.text, d.start))
+                ]
             docs.append(Document(enc.id, enc.text, f.to_spans(enc, decoded)))
             if decoded:
                 self._pair_requests(i, enc, decoded, starts, ends, where, requests)

@@ -14,6 +14,8 @@ __all__ = [
     "EASTERN_DIGITS",
     "HAMZA_FOLD",
     "fold_letters",
+    "after_hypothetical_cue",
+    "is_attack_modifier",
     "is_word_char",
     "proclitic_readings",
     "splits_word",
@@ -114,6 +116,34 @@ def starts_new_mention(word: str, previous: str = "") -> bool:
     if is_compass(bare):
         return not is_compass(previous)
     return bare.startswith("ب") and bare[1:].startswith(_PLACE_HEADS) and len(bare) > 3
+
+
+# Adjectives that say what kind of attack a noun is (air, missile, artillery, armed, suicide), in any
+# gender, number or definiteness: the guidelines keep them inside the trigger (§6.7).
+_ATTACK_MODIFIER = re.compile(r"^و?(?:ال)?(?:جوي|صاروخي|مدفعي|مسلح|انتحاري)(?:ه|ة|ا|ان|ين|تان|تين)?$")
+
+
+def is_attack_modifier(word: str) -> bool:
+    """``جوية``، ``الصاروخية``، ``جويتين``، ``وصاروخية``: part of the attack trigger before it
+    (``[[غارات جوية وصاروخية|ATTACK]]``); intensity and nationality words are not (``مكثف``، ``الأمريكي``)."""
+    return bool(_ATTACK_MODIFIER.match(strip_marks(word.strip(_QUOTES))))
+
+
+# Words that make the attack noun after them feared, planned or threatened, not reported: "خوفاً من
+# استهداف"، "تحسباً لأي هجمات"، "لشن هجمات"، "متوعدة بمزيد من الضربات" (guidelines: no trigger). Folded.
+_HYPOTHETICAL_CUES = frozenset(
+    "خوفا خشيه تحسبا لشن لتنفيذ بمزيد مزيد بهدف لاي متوعده متوعدا توعد يتوعد تتوعد".split()
+    + "يهدد تهدد تهديد بتهديد".split()
+)
+_CLAUSE_END = re.compile(r"[.،,:;؛!?؟\n]")
+
+
+def after_hypothetical_cue(text: str, start: int, words: int = 3) -> bool:
+    """Whether one of the ``words`` words before ``text[start:]``, in its clause, is a cue of a
+    feared or planned attack (``خوفاً من تكرار [القصف]``)."""
+    before = _CLAUSE_END.split(text[max(0, start - 60) : start])[-1].split()[-words:]
+    folded = (fold_letters(strip_marks(w.strip(_QUOTES))) for w in before)
+    return any(w.removeprefix("و") in _HYPOTHETICAL_CUES for w in folded)
 
 
 def is_word_char(ch: str) -> bool:
