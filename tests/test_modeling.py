@@ -264,8 +264,9 @@ def test_token_classification_pipeline_tags_entities_and_triggers(tiny_model):
     text = normalize(doc.text[: doc.text.index(".", 300) + 1]).text  # one window: no stride involved
     found = {(e["entity_group"], e["start"], e["end"]) for e in tagger(text)}
     predictor = Predictor.from_pretrained(
-        tiny_model, device="cpu", decoding="greedy", merge_adjacent=False, min_span_score=0.0
-    )
+        tiny_model, device="cpu", decoding="greedy", merge_adjacent=False, min_span_score=0.0,
+        gazetteer_weight=0.0, drop_hypothetical=False,
+    )  # fmt: skip
     predicted = predictor.predict([text])[0].spans
     expected = {(s.label, s.start, s.end) for s in predicted}
     labels = {label for label, _, _ in found}

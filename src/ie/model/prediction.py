@@ -45,7 +45,7 @@ class Predictor:
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
-        gazetteer_weight: float = 0.0,
+        gazetteer_weight: float = 5.0,
         drop_hypothetical: bool = True,
     ):
         """``decoding``: ``viterbi`` (the best IOB2-valid tag sequence, :meth:`Featurizer.best_tags`)
@@ -93,7 +93,7 @@ class Predictor:
         decoding: str = "viterbi",
         merge_adjacent: bool = True,
         min_span_score: float = 0.5,
-        gazetteer_weight: float = 0.0,
+        gazetteer_weight: float = 5.0,
         drop_hypothetical: bool = True,
     ) -> Predictor:
         """``precision`` (see :data:`PRECISIONS`) trades exactness for speed: ``bfloat16`` runs the
