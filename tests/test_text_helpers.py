@@ -7,7 +7,14 @@ from modelkit import GOLD, tokenizer
 from ie.annotation.labelstudio import load_documents
 from ie.events.assembly import SHELLING, sub_event_type
 from ie.model.features import Featurizer
-from ie.text.arabic import proclitic_readings, strip_marks, to_ascii_digits
+from ie.text.arabic import (
+    after_hypothetical_cue,
+    is_attack_modifier,
+    proclitic_readings,
+    starts_new_mention,
+    strip_marks,
+    to_ascii_digits,
+)
 from ie.text.sentences import sentence_bounds
 
 
@@ -62,3 +69,28 @@ def test_feature_windows_start_sentences_where_the_splitter_does():
         enc = featurizer.encode([t])[0]
         starts = {w.start: w.first_token for w in enc.words}
         assert enc.sentence_starts == [0] + [starts[s] for s, _ in sentence_bounds(t)[1:]]
+
+
+def test_where_a_touching_mention_starts_and_what_a_trigger_keeps():
+    # a coordination, a compass point (unless it continues one) and ب + a place start a new mention
+    assert starts_new_mention("والميادين") and starts_new_mention("جنوب") and starts_new_mention("بمدينة")
+    assert starts_new_mention("“جنوبي") and starts_new_mention("بالقامشلي")
+    assert not starts_new_mention("شرقي", previous="جنوب")  # جنوب شرقي الميادين
+    assert not starts_new_mention("الشرقي") and not starts_new_mention("التحالف")
+    assert not starts_new_mention("بلدة") and not starts_new_mention("بقرص")  # ب of the word itself
+    # the kind of attack is part of the trigger; intensity, nationality and gunmen are not
+    assert all(map(is_attack_modifier, ["جوية", "الجوية", "جويتين", "وصاروخية", "مدفعي", "مسلح"]))
+    assert not any(map(is_attack_modifier, ["مكثف", "الأمريكي", "مسلحين", "جديدة"]))
+
+
+def test_feared_planned_or_threatened_attacks_and_reported_ones():
+    def cued(text: str, word: str) -> bool:
+        return after_hypothetical_cue(text, text.index(word))
+
+    assert cued("نزح الأهالي خوفاً من تكرار القصف", "القصف")
+    assert cued("إجراء احترازي تحسبًا لأي هجمات إضافية", "هجمات")
+    assert cued("منصات كانت معدة لشن هجمات", "هجمات")
+    assert cued("وتوعدت الفصائل بمزيد من الضربات", "الضربات")
+    assert not cued("أسفرت الغارات عن سقوط مزيد من القتلى", "القتلى")  # reported deaths
+    assert not cued("خوفاً من الرد، شنت الطائرات غارات", "غارات")  # the cue's clause has ended
+    assert not cued("شنت الطائرات الحربية غارات جوية", "غارات")

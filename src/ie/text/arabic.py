@@ -13,9 +13,10 @@ __all__ = [
     "ASCII_DIGITS",
     "EASTERN_DIGITS",
     "HAMZA_FOLD",
-    "fold_letters",
     "after_hypothetical_cue",
+    "fold_letters",
     "is_attack_modifier",
+    "is_compass",
     "is_word_char",
     "proclitic_readings",
     "splits_word",
@@ -120,7 +121,8 @@ def starts_new_mention(word: str, previous: str = "") -> bool:
 
 # Adjectives that say what kind of attack a noun is (air, missile, artillery, armed, suicide), in any
 # gender, number or definiteness: the guidelines keep them inside the trigger (§6.7).
-_ATTACK_MODIFIER = re.compile(r"^و?(?:ال)?(?:جوي|صاروخي|مدفعي|مسلح|انتحاري)(?:ه|ة|ا|ان|ين|تان|تين)?$")
+# No plural ين/ان: "هجوم مسلحين" names the gunmen (ACTOR), not the kind of attack.
+_ATTACK_MODIFIER = re.compile(r"^و?(?:ال)?(?:جوي|صاروخي|مدفعي|مسلح|انتحاري)(?:ه|ة|ا|تان|تين)?$")
 
 
 def is_attack_modifier(word: str) -> bool:
@@ -131,8 +133,9 @@ def is_attack_modifier(word: str) -> bool:
 
 # Words that make the attack noun after them feared, planned or threatened, not reported: "خوفاً من
 # استهداف"، "تحسباً لأي هجمات"، "لشن هجمات"، "متوعدة بمزيد من الضربات" (guidelines: no trigger). Folded.
+# Not a bare "مزيد": "سقوط مزيد من القتلى" reports deaths.
 _HYPOTHETICAL_CUES = frozenset(
-    "خوفا خشيه تحسبا لشن لتنفيذ بمزيد مزيد بهدف لاي متوعده متوعدا توعد يتوعد تتوعد".split()
+    "خوفا خشيه تحسبا لشن لتنفيذ بمزيد بهدف لاي متوعده متوعدا توعد يتوعد تتوعد".split()
     + "يهدد تهدد تهديد بتهديد".split()
 )
 _CLAUSE_END = re.compile(r"[.،,:;؛!?؟\n]")
