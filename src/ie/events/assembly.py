@@ -174,7 +174,11 @@ class Mention(BaseModel):
     end: int = Field(gt=0, description="offset after the last character")
     label: str = Field(description="span label of the label schema (ie.core.schema.SCHEMA)")
     canonical: str = Field(description="clitic-free name from the gazetteer (ie/resources/gazetteer.yaml)")
-    score: float | None = Field(None, description="model probability; null for gold annotations")
+    score: float | None = Field(
+        None,
+        description="model probability; null for gold annotations and for a count read from the text "
+        "by event assembly (count_from_context)",
+    )
 
 
 class TimeMention(Mention):
