@@ -230,10 +230,10 @@ def count_near(
     """The count phrase written right by a casualty word ``text[start:end]`` that no ``count``
     relation gave: the word just before it (``3 إصابات``، ``عدة إصابات``; also ``عدد من الجرحى``), or
     just after it (``مقتل خمسة``، ``إصابة 6``), past a coordinated casualty word in ``skip``
-    (``عدد`` right before the word is "the number of", ``عدد قتلاها``: no count)
     (``مقتل وإصابة عدد من``). A figure followed by a casualty word in ``skip`` is that word's
-    (``5 قتلى و3 جرحى``). Returns the phrase's exact ``(start, end)``, to be read with
-    :func:`parse_quantity_at`; None when no count is written there."""
+    (``5 قتلى و3 جرحى``); ``عدد`` right before the word is "the number of" (``عدد قتلاها``), no
+    count. Returns the phrase's exact ``(start, end)``, to be read with :func:`parse_quantity_at`;
+    None when no count is written there."""
     before = text[max(0, start - 40) : start]
     words = list(_WORD.finditer(before))
     tail = before[words[-1].end() :] if words else ""
