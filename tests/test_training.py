@@ -128,7 +128,10 @@ def test_tiny_training_run_then_batch_prediction(tmp_path):
     assert [h["epoch"] for h in history] == list(range(1, 7))
     best = max(history, key=lambda h: h["combined_f1"])
     assert results["best_step"] == best["step"] and results["best_metrics"]["span_f1"] == best["span_f1"]
-    assert history[-1]["span_f1"] > 0.3 > history[0]["span_f1"]  # it learns
+    # it learns: the spans of epoch 1 are mostly the gazetteer prior's (about 0.5 span F1 from an
+    # untrained model); triggers, which the gazetteer does not know, come from training alone
+    assert history[-1]["span_f1"] > history[0]["span_f1"] + 0.2
+    assert history[-1]["trigger_f1"] > 0.1 > history[0]["trigger_f1"]
     card = (out / "README.md").read_text()
     assert (
         f"| span_f1 | {best['span_f1']:.4f} |" in card
