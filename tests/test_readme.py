@@ -29,7 +29,7 @@ def _runnable(step: list[str]) -> list[str]:
     """The same command with this interpreter; training shrunk to seconds (same code path)."""
     if step[0] == "python" and step[1] in _SCRIPTS:
         cmd = [sys.executable, str(ROOT / step[1]), *step[2:]]
-        return [*cmd, *SMALL, "--num_train_epochs", "2"] if step[1] == "train.py" else cmd
+        return [*cmd, *SMALL, "--max_steps", "40"] if step[1] == "train.py" else cmd
     if step[0] == "ie-extract":
         return [sys.executable, "-m", "ie.cli.extract", *step[1:], "--no_progress"]
     raise AssertionError(f"README quick start: unexpected command {shlex.join(step)}")
