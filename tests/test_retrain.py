@@ -160,27 +160,27 @@ def test_retrain_promotes_coalesces_rejects_and_skips(
 
     # nothing new since the last completed training: an annotation event is skipped
     again = RetrainWorker(ModelStore(tmp_path / "state", initial_model), _settings(small_config, pid))
-    try:
-        again.notify("ANNOTATION_UPDATED", pid)
-        assert again.wait_idle(120)
-        skipped = again.status()
-    finally:
-        again.close(30)
+    skipped = _status_after_one_event(again, "ANNOTATION_UPDATED", pid)
     assert skipped["last_run"]["outcome"] == "skipped" and skipped["trainings"] == 0
     assert skipped["last_run"]["new_or_changed"] == 0
     assert "fewer than min_new_annotations=1" in skipped["last_run"]["reason"]
+
+
+def _status_after_one_event(worker: RetrainWorker, action: str, project: int) -> dict:
+    """The worker's status once it has handled one webhook event and gone idle; the worker is closed."""
+    try:
+        worker.notify(action, project)
+        assert worker.wait_idle(120)
+        return worker.status()
+    finally:
+        worker.close(30)
 
 
 def test_min_new_annotations(studio, project, initial_model, small_config, tmp_path):
     pid, _ = project
     store = ModelStore(tmp_path / "state", initial_model)
     worker = RetrainWorker(store, _settings(small_config, pid, min_new_annotations=6))
-    try:
-        worker.notify("ANNOTATION_CREATED", pid)
-        assert worker.wait_idle(120)
-        status = worker.status()
-    finally:
-        worker.close(30)
+    status = _status_after_one_event(worker, "ANNOTATION_CREATED", pid)
     last = status["last_run"]
     assert last["outcome"] == "skipped" and status["trainings"] == 0
     assert last["new_or_changed"] == 5  # the five valid seeds; the invalid task does not count
