@@ -151,10 +151,7 @@ class Predictor:
         items = [(i, k) for i, enc in enumerate(chunk) for k in range(len(enc.windows))]
         items.sort(key=lambda ik: -(chunk[ik[0]].windows[ik[1]][1] - chunk[ik[0]].windows[ik[1]][0]))
         hidden_states: list[torch.Tensor] = []
-        tag_scores: list[torch.Tensor] = []  # per batch [rows, width]: probability of the best tag
-        tag_ids: list[torch.Tensor] = []
-        tag_logp: list[torch.Tensor] = []  # per batch [rows, width, tags] (viterbi or a prior only)
-        keep_logp = self.decoding == "viterbi" or self.matcher is not None
+        tag_logp: list[torch.Tensor] = []  # per batch [rows, width, tags]
         where: dict[tuple[int, int], tuple[int, int]] = {}  # (text, window) -> (batch, row)
         for b in range(0, len(items), batch_size):
             batch = items[b : b + batch_size]
@@ -165,12 +162,7 @@ class Predictor:
             # fastest kernel (decided here, on the CPU copy, so an accelerator is not synced).
             full = bool(mask.all())
             hidden = model.encode(input_ids.to(self.device), None if full else mask.to(self.device))
-            logp = model.tag_logits(hidden).float().log_softmax(-1)
-            score, tag = logp.max(-1)
-            tag_scores.append(score.exp().cpu())
-            tag_ids.append(tag.cpu())
-            if keep_logp:
-                tag_logp.append(logp.cpu())
+            tag_logp.append(model.tag_logits(hidden).float().log_softmax(-1).cpu())
             hidden_states.append(hidden)
             for r, (i, k) in enumerate(batch):
                 where[(i, k)] = (len(hidden_states) - 1, r)
@@ -187,28 +179,21 @@ class Predictor:
             # every word's tag comes from the window where the word sits farthest from an edge
             k = f.word_windows(enc)
             first = torch.tensor([w.first_token for w in enc.words])
-            flat_tags, flat_scores, flat_logp, base = [], [], [], [0]
+            flat_logp, base = [], [0]
             for kk, (ws, we) in enumerate(enc.windows):
                 bi, r = where[(i, kk)]
-                flat_tags.append(tag_ids[bi][r, offset : offset + we - ws])
-                flat_scores.append(tag_scores[bi][r, offset : offset + we - ws])
-                if tag_logp:
-                    flat_logp.append(tag_logp[bi][r, offset : offset + we - ws])
+                flat_logp.append(tag_logp[bi][r, offset : offset + we - ws])
                 base.append(base[-1] + we - ws)
             index = torch.tensor(base[:-1])[k] + first - starts[k]
-            if flat_logp:
-                word_logp = torch.cat(flat_logp)[index]
-                if self.matcher is not None:
-                    prior = f.prior(enc, self.matcher.find(enc.text), self.gazetteer_weight)
-                    word_logp = (word_logp + prior).log_softmax(-1)
-                if self.decoding == "viterbi":
-                    word_tags, word_scores = f.best_tags(word_logp)
-                else:
-                    best_logp, best = word_logp.max(-1)
-                    word_tags, word_scores = best.tolist(), best_logp.exp().tolist()
-            else:
-                word_tags = torch.cat(flat_tags)[index].tolist()
-                word_scores = torch.cat(flat_scores)[index].tolist()
+            word_logp = torch.cat(flat_logp)[index]  # [words, tags]
+            if self.matcher is not None:
+                prior = f.prior(enc, self.matcher.find(enc.text), self.gazetteer_weight)
+                word_logp = (word_logp + prior).log_softmax(-1)
+            if self.decoding == "viterbi":
+                word_tags, word_scores = f.best_tags(word_logp)
+            else:  # each word's most probable tag
+                best_logp, best = word_logp.max(-1)
+                word_tags, word_scores = best.tolist(), best_logp.exp().tolist()
             decoded = f.decode(enc, word_tags, word_scores, self.merge_adjacent)
             decoded = [d for d in decoded if d.score >= self.min_span_score]
             if self.drop_hypothetical:
