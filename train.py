@@ -16,17 +16,14 @@ import sys
 
 from ie.annotation.labelstudio import ValidationError
 from ie.cli.conventions import INTERRUPTED, error, underscore_flags
-from ie.training.config import TrainConfig, load_config
+from ie.training.config import config_parser, load_config
 from ie.training.entry import LOG_LEVELS, is_first_process, resume_command, setup_logging
 from ie.training.loop import train
 
 
 def _parser() -> argparse.ArgumentParser:
     """``--help``: the script's own options, then every config field (HfArgumentParser)."""
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(
-        TrainConfig,
+    parser = config_parser(
         prog="train.py",
         description=__doc__.split("\n\n")[0],
         epilog="Config fields come from --config's YAML file; a command-line value overrides it.",

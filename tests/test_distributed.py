@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from datasets import load_from_disk
-from modelkit import CPU_TINY, ROOT, SMALL, console_command, free_port
+from modelkit import CPU_TINY, NO_EXTRA, ROOT, SMALL, console_command, free_port
 from torch.utils.data import DataLoader
 
 from ie.model.prediction import Predictor
@@ -139,7 +139,7 @@ def _launch_two(out, overrides, env=None, timeout=None) -> subprocess.CompletedP
 def test_two_cpu_processes_train_as_one_group(tmp_path):
     """The documented command: two processes, one gloo group, every window once per epoch."""
     out, epochs, batch_size = tmp_path / "run", 4, 2
-    overrides = [*SMALL, "--num_train_epochs", str(epochs), "--save_total_limit", "1",
+    overrides = [*SMALL, *NO_EXTRA, "--num_train_epochs", str(epochs), "--save_total_limit", "1",
                  "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"]  # fmt: skip
     done = _launch_two(out, overrides)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from modelkit import ARABERT, CPU_TINY, ROOT, SEEDS, SMALL, encoder_dir, gold_documents, tokenizer
+from modelkit import ARABERT, CPU_TINY, NO_EXTRA, ROOT, SEEDS, SMALL, encoder_dir, gold_documents, tokenizer
 from safetensors.torch import load_file
 
 from ie.annotation.labelstudio import documents_to_tasks
@@ -49,6 +49,12 @@ def test_config_from_yaml_with_cli_overrides(tmp_path):
     )
     assert cfg.encoder_from_scratch and cfg.num_train_epochs == 3 and cfg.output_dir == "out"
     assert cfg.train_data == ["a.json", "b.json"] and isinstance(cfg.learning_rate, float)
+    # the config's synthetic corpus, then none: a bare --extra_train_data empties the list
+    assert cfg.extra_train_data == ["data/synthetic/synthetic.json"]
+    assert load_config(CPU_TINY, ["--output_dir", "out", "--extra_train_data"]).extra_train_data == []
+    assert load_config(
+        CPU_TINY, ["--output_dir", "o", *NO_EXTRA, "--extra_train_data", "x.json"]
+    ).extra_train_data == ["x.json"]
     arabert = load_config(ARABERT, ["--output_dir", "out"])
     assert (
         arabert.model_name_or_path == "aubmindlab/bert-base-arabertv02" and not arabert.encoder_from_scratch
@@ -118,8 +124,9 @@ def test_feature_dataset_is_cached_by_tokenizer_and_data(tmp_path):
 
 def test_tiny_training_run_then_batch_prediction(tmp_path):
     docs = gold_documents()
-    cfg = load_config(CPU_TINY, ["--output_dir", str(tmp_path / "model"), *SMALL, "--num_train_epochs", "6",
-                                 "--learning_rate", "3e-3", "--head_learning_rate", "3e-3"])  # fmt: skip
+    cfg = load_config(CPU_TINY, ["--output_dir", str(tmp_path / "model"), *SMALL, *NO_EXTRA,
+                                 "--num_train_epochs", "6", "--learning_rate", "3e-3",
+                                 "--head_learning_rate", "3e-3"])  # fmt: skip
     out = train(cfg, docs[:2], docs[:2])
     files = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "train_results.json"} <= files
@@ -208,9 +215,9 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, two_articles):
     # One cache: both runs read the encoder and features built once, as a resumed run always does.
-    common = [*SMALL, "--train_data", str(two_articles), "--num_train_epochs", "3", "--save_steps", "2",
-              "--save_total_limit", "1", "--learning_rate", "3e-3", "--head_learning_rate", "3e-3",
-              "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    common = [*SMALL, *NO_EXTRA, "--train_data", str(two_articles), "--num_train_epochs", "3",
+              "--save_steps", "2", "--save_total_limit", "1", "--learning_rate", "3e-3",
+              "--head_learning_rate", "3e-3", "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     whole = train(load_config(CPU_TINY, ["--output_dir", str(tmp_path / "whole"), *common]))
     history = json.loads((whole / "train_results.json").read_text())["history"]
     steps_per_epoch = history[0]["step"]
@@ -253,7 +260,7 @@ def test_killed_mid_epoch_then_resumed_matches_an_uninterrupted_run(tmp_path, tw
 
 
 def _train_py(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "train.py"), "--config", str(CPU_TINY), *SMALL, *args]
+    return [sys.executable, str(ROOT / "train.py"), "--config", str(CPU_TINY), *SMALL, *NO_EXTRA, *args]
 
 
 def _wait_for(
@@ -299,7 +306,7 @@ def _plant(path: Path, marker: Path) -> None:
 
 def test_resume_never_executes_pickled_code(tmp_path, two_articles):
     out = tmp_path / "run"
-    common = [*SMALL, "--train_data", str(two_articles), "--output_dir", str(out),
+    common = [*SMALL, *NO_EXTRA, "--train_data", str(two_articles), "--output_dir", str(out),
               "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     train(load_config(CPU_TINY, [*common, "--num_train_epochs", "1"]))
     (checkpoint,) = (out / "checkpoints").glob("step-*")
@@ -326,7 +333,7 @@ def test_resume_never_executes_pickled_code(tmp_path, two_articles):
 
 def test_used_output_dir_is_refused_and_overwrite_clears_it(tmp_path, two_articles):
     out = tmp_path / "run"
-    common = [*SMALL, "--train_data", str(two_articles), "--output_dir", str(out),
+    common = [*SMALL, *NO_EXTRA, "--train_data", str(two_articles), "--output_dir", str(out),
               "--cache_dir", str(tmp_path / "cache"), "--num_train_epochs", "1"]  # fmt: skip
     train(load_config(CPU_TINY, common))
     # model.safetensors is written like every other file (save_pretrained made it 0600)
@@ -414,7 +421,7 @@ def test_ctrl_c_prints_how_to_resume(tmp_path, two_articles):
     assert last.startswith("train.py: interrupted; resume with: python ")
     command = shlex.split(last.split("resume with: ", 1)[1])
     assert command[-2:] == ["--resume_from_checkpoint", "latest"] and command[1] == str(ROOT / "train.py")
-    assert command[2:-2] == ["--config", str(CPU_TINY), *SMALL, *args]
+    assert command[2:-2] == ["--config", str(CPU_TINY), *SMALL, *NO_EXTRA, *args]
     # the printed command does resume (fewer epochs: it finishes at once)
     command[command.index("50")] = "1"
     done = subprocess.run(

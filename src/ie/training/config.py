@@ -7,9 +7,12 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ie.model.encoder import EncoderSpec
+
+if TYPE_CHECKING:
+    from transformers import HfArgumentParser
 
 METRICS = ("entity_f1", "trigger_f1", "span_f1", "relation_f1", "combined_f1")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -73,7 +76,8 @@ class TrainConfig:
         default_factory=list,
         metadata={
             "help": "Exports (globs allowed) added to the training set only, never evaluated: e.g. the "
-            "synthetic corpus; with evaluate.py --cv, added to every fold's training articles."
+            "synthetic corpus; with evaluate.py --cv, added to every fold's training articles. Given with no "
+            "value on the command line: none (train_data alone)."
         },
     )
     eval_data: list[str] | None = field(
@@ -232,10 +236,24 @@ def resolve_mixed_precision(configured: str | None, environ: Mapping[str, str]) 
     return configured
 
 
+# List fields a command line may empty: ``--extra_train_data`` with no value trains on train_data alone
+# (a seeds-only run of a config that names the synthetic corpus).
+_MAY_BE_EMPTY = ("extra_train_data",)
+
+
+def config_parser(**kwargs: Any) -> HfArgumentParser:
+    """The parser of every config field (``--field value``), as ``train.py --help`` prints it."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(TrainConfig, **kwargs)
+    for name in _MAY_BE_EMPTY:  # HfArgumentParser gives every list nargs="+"; argparse has no public setter
+        parser._option_string_actions[f"--{name}"].nargs = "*"
+    return parser
+
+
 def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] | None = None) -> TrainConfig:
     """YAML file → :class:`TrainConfig`, then ``--field value`` overrides (HfArgumentParser)."""
     import yaml
-    from transformers import HfArgumentParser
 
     values: dict[str, Any] = {}
     if path is not None:
@@ -251,7 +269,7 @@ def load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str] | 
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}")
-    parser = HfArgumentParser(TrainConfig)
+    parser = config_parser()
     # YAML values become argparse defaults: strings get converted by each field's type, like CLI values.
     parser.set_defaults(**{k: (str(v) if isinstance(v, float) else v) for k, v in values.items()})
     (cfg,) = parser.parse_args_into_dataclasses(args=list(overrides or []))
