@@ -69,6 +69,19 @@ def test_evaluate_writes_complete_reports(model_report, tiny_model: Path):
     assert report["counts"]["documents"] == 5 and report["counts"]["gold_spans"] == report["data"]["spans"]
     assert report["counts"]["predicted_spans"] > 0  # the model learned to tag something
     assert len(report["per_article"]) == 5
+    # each article's events add up to the pooled event figures, and report.md shows them per article
+    for key in ("gold_strikes", "pred_strikes", "matched_strikes", "gold_casualties", "matched_casualties",
+                "casualty_counts"):  # fmt: skip
+        name = key.replace("pred_", "predicted_")
+        assert sum(a[name] for a in report["per_article"]) == report["events"][f"n_{key}"], key
+    exact = sum(a["casualty_counts_exact"] for a in report["per_article"])
+    assert exact == round(report["events"]["casualty_count_accuracy"] * report["events"]["n_casualty_counts"])
+    first = report["per_article"][0]
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert (
+        f"| {first['matched_strikes']} of {first['gold_strikes']} ({first['predicted_strikes']} predicted) |"
+        in md
+    )
     # the figures are those of the model's predictions, counted here by hand from the predictions
     gold = gold_documents()
     pred = Predictor.from_pretrained(tiny_model, device="cpu").predict(

@@ -201,11 +201,18 @@ def _confusion_rows(confusion: dict[str, Any]) -> list[list[str]]:
 
 def _article_rows(report: dict[str, Any]) -> list[list[str]]:
     rows = [["article", "source", "gold spans", "predicted spans", "gold relations", "predicted relations",
-             "entities F1", "triggers F1", "relations F1"]]  # fmt: skip
+             "entities F1", "triggers F1", "relations F1", "strikes found", "casualties found",
+             "counts exact"]]  # fmt: skip
+
+    def found(a: dict[str, Any], kind: str) -> str:  # "3 of 5 (4 predicted)": matched of reference
+        return f"{a[f'matched_{kind}']} of {a[f'gold_{kind}']} ({a[f'predicted_{kind}']} predicted)"
+
     for a in report["per_article"]:
+        counts = f"{a['casualty_counts_exact']} of {a['casualty_counts']}"
         rows.append(
             [a["id"], a.get("source") or "", a["gold_spans"], a["predicted_spans"], a["gold_relations"],
-             a["predicted_relations"], _f(a["entities_f1"]), _f(a["triggers_f1"]), _f(a["relations_f1"])]
+             a["predicted_relations"], _f(a["entities_f1"]), _f(a["triggers_f1"]), _f(a["relations_f1"]),
+             found(a, "strikes"), found(a, "casualties"), counts]
         )  # fmt: skip
     return rows
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -22,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,16 +31,16 @@ from ie.core.fileio import atomic_write_json, atomic_write_text
 from ie.core.hashing import sha256_file, sha256_text
 from ie.core.schema import SCHEMA
 from ie.evaluation.baseline import METHOD, RELATION_RULE, DictionaryBaseline, GazetteerBaseline
+from ie.evaluation.event_metrics import event_scores
 from ie.evaluation.metrics import headline, mean_headline, score
 from ie.evaluation.report import Evaluation
+from ie.events.canonical import AliasTable
 from ie.model.files import WEIGHTS, check_model_dir
 
 logger = logging.getLogger(__name__)
 
 REPORT_FORMAT = 1
 DEFAULT_CV_CONFIG = "configs/cpu-tiny.yaml"
-# Where the event-level scorer lives once it lands: ``event_scores(gold_docs, pred_docs) -> dict``.
-EVENT_SCORER = ("ie.evaluation.event_metrics", "event_scores")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,38 +175,18 @@ def overlap(eval_docs: Sequence[Document], train_docs: Sequence[Document]) -> in
 
 
 # ---------------------------------------------------------------------------------------------
-# events (hook)
-# ---------------------------------------------------------------------------------------------
-
-
-def event_scorer() -> Callable[[Sequence[Document], Sequence[Document]], dict[str, Any]] | None:
-    """``event_scores(gold, pred)`` once the events module provides it, else ``None``."""
-    module, name = EVENT_SCORER
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
-
-
-def _events(gold: Sequence[Document], pred: Sequence[Document]) -> dict[str, Any] | None:
-    scorer = event_scorer()
-    return scorer(gold, pred) if scorer is not None else None
-
-
-def _events_note() -> str | None:
-    if event_scorer() is not None:
-        return None
-    return f"event-level scores not available: {'.'.join(EVENT_SCORER)} does not exist yet"
-
-
-# ---------------------------------------------------------------------------------------------
 # scoring one set of predictions
 # ---------------------------------------------------------------------------------------------
 
 
 def per_article(gold: Sequence[Document], pred: Sequence[Document]) -> list[dict[str, Any]]:
+    """Figures of each article: span and relation F1, and its events (strikes and casualties found,
+    exact counts), so a reader sees which article a pooled figure comes from."""
     rows = []
+    aliases = AliasTable.load()
     for g, p in zip(gold, pred, strict=True):
         h = headline(score([g], [p]))
+        ev = event_scores([g], [p], aliases)
         rows.append(
             {
                 "id": g.id,
@@ -220,6 +198,14 @@ def per_article(gold: Sequence[Document], pred: Sequence[Document]) -> list[dict
                 "entities_f1": h["entities"]["micro"]["f1"],
                 "triggers_f1": h["triggers"]["micro"]["f1"],
                 "relations_f1": h["relations"]["micro"]["f1"],
+                "gold_strikes": ev["n_gold_strikes"],
+                "predicted_strikes": ev["n_pred_strikes"],
+                "matched_strikes": ev["n_matched_strikes"],
+                "gold_casualties": ev["n_gold_casualties"],
+                "predicted_casualties": ev["n_pred_casualties"],
+                "matched_casualties": ev["n_matched_casualties"],
+                "casualty_counts": ev["n_casualty_counts"],
+                "casualty_counts_exact": round(ev["casualty_count_accuracy"] * ev["n_casualty_counts"]),
             }
         )
     return rows
@@ -238,7 +224,7 @@ def baseline_scores(
         "eval_articles_in_train": n_overlap,
         "trained_on_eval": n_overlap > 0,
         **score(eval_docs, pred),
-        "events": _events(eval_docs, pred),
+        "events": event_scores(eval_docs, pred),
     }
     return block, pred
 
@@ -344,10 +330,8 @@ def evaluate_predictions(
         )
     t0 = time.monotonic()
     scores = score(gold, pred)
-    events = _events(gold, pred)
+    events = event_scores(gold, pred)
     score_s = time.monotonic() - t0
-    if events is None:
-        notes.append(_events_note() or "")
     report = {
         **_header("model", model_info, data_info),
         **scores,
@@ -546,7 +530,7 @@ def cross_validate(
                     "train_seconds": round(train_s, 1),
                     "predict_seconds": round(predict_s, 2),
                     "best_step": results.get("best_step"),
-                    "model": {**model_scores, "events": _events([held], [pred])},
+                    "model": {**model_scores, "events": event_scores([held], [pred])},
                     "baseline": {
                         key: v for key, v in base_block.items() if key not in ("method", "relation_rule")
                     },
@@ -600,16 +584,15 @@ def cross_validate(
             "train_data": "per fold: the fold's training articles (pooled over the held-out articles)",
             "trained_on_eval": False,
             **pooled_base,
-            "events": _events(gold, held_base),
+            "events": event_scores(gold, held_base),
         },
         "gazetteer_baseline": {**gazetteer.describe(), **pooled_gaz},
-        "events": _events(gold, held_pred),
+        "events": event_scores(gold, held_pred),
         "cv": cv,
         "notes": [
             "mode cv: the top-level figures pool the held-out predictions of the "
             "leave-one-article-out folds; no article was seen by the model (or the dictionary) "
             "that predicted it",
-            *([_events_note()] if _events_note() else []),
         ],
         "timing": {"total_seconds": cv["total_seconds"]},
         "environment": environment(),
